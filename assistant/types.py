@@ -1,0 +1,101 @@
+"""Plain result types shared by every layer. No framework objects cross module boundaries: these do."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from hashlib import sha1
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A heading or numbered section start inside a document's text."""
+
+    start: int  # offset of the heading line in Document.text
+    end: int
+    level: int  # 1 = top level; numbered subsections sit deeper
+    label: str  # what a citation shows: "Sec. 3", "第三条", "Purpose"
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str  # stable: the path relative to the corpus, POSIX style
+    path: str
+    text: str  # the text every span and quote points into (never rewritten after loading)
+    content_hash: str  # sha256 of the file's bytes
+    title: str
+    language: str  # "zh", "en" or "mixed"
+    format: str  # "markdown", "text", "html", "pdf", "docx"
+    date: str = ""
+    source_url: str = ""
+    issuer: str = ""
+    headings: tuple[Heading, ...] = ()
+    pages: tuple[int, ...] = ()  # start offset of each page (PDF); empty when the format has no pages
+    furniture: tuple[tuple[int, int], ...] = ()  # spans of page furniture (navigation, "related reads") not indexed
+
+    def page_at(self, offset: int) -> int | None:
+        """1-based page number holding this offset, or None for unpaged documents."""
+        page = None
+        for number, start in enumerate(self.pages, 1):
+            if start > offset:
+                break
+            page = number
+        return page
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document: Document.text[start:end] == text, always."""
+
+    doc_id: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    locator: str  # "Sec. 3(a)", "第三条", a heading, "p. 4", or "¶ 7"
+
+    @property
+    def key(self) -> str:
+        """Identity of the chunk's content within its document: unchanged text keeps its id (and its vector)."""
+        return sha1(f"{self.doc_id}\0{self.text}".encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class FailedFile:
+    path: str
+    error: str
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    renamed: list[dict] = field(default_factory=list)  # {"from": old path, "to": new path}; vectors reused
+    unchanged: int = 0
+    chunks_embedded: int = 0
+    chunks_total: int = 0
+    failed: list[FailedFile] = field(default_factory=list)
+    rebuilt: bool = False  # the whole index was rebuilt (--full, or settings changed)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    documents: int
+    chunks: int
+    embed_model: str
+    dimension: int
+    corpus_dir: str
+    index_dir: str
+    last_sync: str
+    behind: dict  # {"added": [...], "changed": [...], "removed": [...]} relative to the corpus
+    settings_match: bool
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.settings_match and not any(self.behind.values())
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "up_to_date": self.up_to_date}
