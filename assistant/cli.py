@@ -121,3 +121,7 @@ def status(ctx, corpus_dir, index_dir, as_json):
             for path in paths:
                 click.echo(f"Behind:    {kind}: {path}")
         click.echo("Run `assistant index` to update.")
+
+
+if __name__ == "__main__":
+    main()

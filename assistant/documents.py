@@ -78,7 +78,7 @@ def load(path: Path, corpus_dir: Path, max_bytes: int) -> Document:
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise DocumentError(rel, f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit")
+            raise DocumentError(rel, f"file is {_human(size)}, over the {_human(max_bytes)} limit")
         data = path.read_bytes()
     except OSError as exc:
         raise DocumentError(rel, f"cannot read file ({exc.strerror or exc})") from None
@@ -109,6 +109,10 @@ def load(path: Path, corpus_dir: Path, max_bytes: int) -> Document:
         pages=tuple(parsed.get("pages", ())),
         furniture=tuple(sorted(set(furniture))),
     )
+
+
+def _human(size: float) -> str:
+    return f"{size / 1e3:.0f} kB" if size < 1e6 else f"{size / 1e6:.1f} MB"
 
 
 def content_hash(path: Path) -> str:

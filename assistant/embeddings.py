@@ -99,7 +99,8 @@ class SentenceTransformerEmbedder(Embedder):
                 "already in the Hugging Face cache (downloads are off: set HF_HUB_OFFLINE=0 to allow them)."
             ) from None
         self.name = f"st:{model}"
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
         self._query_prompt, self._passage_prompt = query_prompt, passage_prompt
 
     def _encode(self, texts, is_query):

@@ -25,7 +25,7 @@ from .settings import Settings
 from .store import Store
 from .types import Chunk, Document, FailedFile, IndexStatus, SyncReport
 
-_EMBED_GROUP = 256  # chunks gathered across documents per embedding call
+_EMBED_GROUP = 64  # chunks gathered across documents per embedding call (and per crash-safe write step)
 
 
 def wanted_manifest(settings: Settings, embedder) -> dict:

