@@ -69,7 +69,8 @@ def chunk_document(doc: Document, target_chars: int, overlap: int = 1) -> tuple[
 
     def emit():
         start, end = current[0].start, current[-1].end
-        chunks.append(Chunk(doc.id, len(chunks), start, end, doc.text[start:end], structure.locate(start)))
+        chunks.append(Chunk(doc.id, len(chunks), start, end, doc.text[start:end], structure.locate(start),
+                            tuple((s.start, s.end) for s in current)))
 
     boundaries = sorted(structure.boundaries)
     section_of = lambda s: bisect.bisect_right(boundaries, s.start)  # noqa: E731
@@ -94,7 +95,7 @@ def _dedupe_tails(chunks: list[Chunk]) -> list[Chunk]:
     for chunk in chunks:
         if kept and kept[-1].start <= chunk.start and chunk.end <= kept[-1].end:
             continue
-        kept.append(Chunk(chunk.doc_id, len(kept), chunk.start, chunk.end, chunk.text, chunk.locator))
+        kept.append(Chunk(chunk.doc_id, len(kept), chunk.start, chunk.end, chunk.text, chunk.locator, chunk.sentences))
     return kept
 
 

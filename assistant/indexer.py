@@ -14,6 +14,7 @@ import hashlib
 import json
 import sys
 import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 from . import documents as docs
 from .chunking import chunk_document
 from .errors import DocumentError, IndexMismatchError
+from .keywords import keyword_index
 from .settings import Settings
 from .store import Store
 from .types import Chunk, Document, FailedFile, IndexStatus, SyncReport
@@ -118,7 +120,8 @@ def sync(settings: Settings, full: bool = False, progress: bool | None = None, e
     by_hash_removed = {stored_hash[d]: d for d in removed}
     renamed = [{"from": by_hash_removed[p.doc.content_hash], "to": p.doc.id}
                for p in pending if p.is_new and p.doc.content_hash in by_hash_removed]
-    store.activate(last_sync=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    store.activate(last_sync=time.strftime("%Y-%m-%dT%H:%M:%S%z"), sync_id=uuid.uuid4().hex)
+    keyword_index(settings, store)  # rebuilt now, so the first question after a sync does not pay for it
     return SyncReport(
         added=added,
         updated=sorted(p.doc.id for p in pending if not p.is_new),
@@ -134,65 +137,101 @@ def sync(settings: Settings, full: bool = False, progress: bool | None = None, e
 
 def _write_group(store: Store, embedder, group: list[_Pending], settings: Settings, bar) -> int:
     """Embed what is new in these documents (reusing stored vectors of identical text), then write each document:
-    new chunks, moved spans, deleted chunks, and finally its record."""
+    new chunks and their sentences, moved spans, deleted chunks, and finally its record."""
     plans = []
-    need: dict[str, str] = {}  # text_hash -> text to embed
+    need_chunks: dict[str, str] = {}  # text_hash -> text to embed
+    need_sents: dict[str, str] = {}
     for item in group:
         existing = store.chunk_metas(item.doc.id)
-        records = _chunk_records(item.doc, item.chunks)
-        new = [r for r in records if r[0] not in existing]
-        moved = [r for r in records if r[0] in existing and _differs(existing[r[0]], r[2])]
-        gone = [id_ for id_ in existing if id_ not in {r[0] for r in records}]
-        for _, text, meta in new:
-            need[meta["text_hash"]] = text
+        records = [_ChunkRecord.of(item.doc, chunk, id_) for chunk, id_ in zip(item.chunks, _chunk_ids(item.chunks))]
+        wanted = {r.id for r in records}
+        new = [r for r in records if r.id not in existing]
+        moved = [r for r in records if r.id in existing and _differs(existing[r.id], r.meta)]
+        gone = [id_ for id_ in existing if id_ not in wanted]
+        for r in new:
+            need_chunks[r.meta["text_hash"]] = r.text
+        for r in new + moved:
+            for _, text, meta in r.sentences:
+                need_sents[meta["text_hash"]] = text
         plans.append((item, new, moved, gone))
 
-    vectors = store.vectors_for_hashes(list(need))
-    missing = [h for h in need if h not in vectors]
-    if missing:
-        fresh = embedder.embed_passages([need[h] for h in missing], batch_size=settings.embed_batch)
-        vectors.update(zip(missing, fresh))
+    chunk_vectors = store.vectors_for_hashes(list(need_chunks))
+    sent_vectors = store.vectors_for_hashes(list(need_sents), sentences=True)
+    missing_chunks = [h for h in need_chunks if h not in chunk_vectors]
+    missing_sents = [h for h in need_sents if h not in sent_vectors]
+    texts = [need_chunks[h] for h in missing_chunks] + [need_sents[h] for h in missing_sents]
+    if texts:
+        fresh = embedder.embed_passages(texts, batch_size=settings.embed_batch)
+        chunk_vectors.update(zip(missing_chunks, fresh[: len(missing_chunks)]))
+        sent_vectors.update(zip(missing_sents, fresh[len(missing_chunks) :]))
+
     for item, new, moved, gone in plans:
-        if new:
-            store.add_chunks(
-                [r[0] for r in new],
-                [vectors[r[2]["text_hash"]] for r in new],
-                [r[1] for r in new],
-                [r[2] for r in new],
-            )
-        if moved:
-            store.update_chunk_metas([r[0] for r in moved], [r[2] for r in moved])
         if gone:
             store.delete_chunks(gone)
+        if moved:  # same text, new position: sentence records are rewritten with their stored vectors
+            store.delete_sentences_of([r.id for r in moved])
+            store.update_chunk_metas([r.id for r in moved], [r.meta for r in moved])
+        if new:
+            store.add_chunks([r.id for r in new], [chunk_vectors[r.meta["text_hash"]] for r in new],
+                             [r.text for r in new], [r.meta for r in new])
+        sentences = [s for r in new + moved for s in r.sentences]
+        if sentences:
+            store.add_chunks([s[0] for s in sentences], [sent_vectors[s[2]["text_hash"]] for s in sentences],
+                             [s[1] for s in sentences], [s[2] for s in sentences], sentences=True)
         store.put_document(item.doc.id, item.doc.text, _doc_meta(item.doc, len(item.chunks), item.structure_json))
         if bar is not None:
             bar.update(len(item.chunks))
-    return len(missing)
+    return len(missing_chunks)
 
 
-def _chunk_records(doc: Document, chunks: list[Chunk]) -> list[tuple[str, str, dict]]:
-    """(id, text, metadata) per chunk. The id is the chunk's content key; repeated passages get a suffix."""
+def _chunk_ids(chunks: list[Chunk]) -> list[str]:
+    """A chunk's id is its content key; a passage repeated within a document gets a suffix."""
     seen: dict[str, int] = defaultdict(int)
-    records = []
+    ids = []
     for chunk in chunks:
-        key = chunk.key
-        seen[key] += 1
-        id_ = key if seen[key] == 1 else f"{key}-{seen[key]}"
+        seen[chunk.key] += 1
+        ids.append(chunk.key if seen[chunk.key] == 1 else f"{chunk.key}-{seen[chunk.key]}")
+    return ids
+
+
+@dataclass(frozen=True)
+class _ChunkRecord:
+    id: str
+    text: str
+    meta: dict
+    sentences: list[tuple[str, str, dict]]  # (id, text, metadata) of each sentence
+
+    @classmethod
+    def of(cls, doc: Document, chunk: Chunk, id_: str) -> "_ChunkRecord":
+        shared = {"doc_id": doc.id, "language": doc.language, "date_int": _date_int(doc.date)}
         meta = {
-            "doc_id": doc.id,
+            **shared,
             "path": doc.path,
             "title": doc.title,
             "date": doc.date,
             "issuer": doc.issuer,
-            "language": doc.language,
             "start": chunk.start,
             "end": chunk.end,
             "ordinal": chunk.ordinal,
             "locator": chunk.locator,
-            "text_hash": hashlib.sha1(chunk.text.encode()).hexdigest(),
+            "text_hash": _hash(chunk.text),
         }
-        records.append((id_, chunk.text, meta))
-    return records
+        sentences = []
+        for i, (start, end) in enumerate(chunk.sentences):
+            text = doc.text[start:end]
+            sentences.append((f"{id_}/{i}", text,
+                              {**shared, "chunk_id": id_, "start": start, "end": end, "text_hash": _hash(text)}))
+        return cls(id_, chunk.text, meta, sentences)
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def _date_int(date: str) -> int:
+    """YYYYMMDD as a number: Chroma compares numbers, not strings, in range filters."""
+    digits = date[:10].replace("-", "")
+    return int(digits) if len(digits) == 8 and digits.isdigit() else 0
 
 
 def _differs(old: dict, new: dict) -> bool:

@@ -20,7 +20,7 @@ class Settings(BaseSettings):
             "Linux x86_64 only), 'use+e5' (both, fused), or 'st:<name or folder>' for any sentence-transformers model."
         ),
     )
-    chunk_chars: int = Field(600, description="Target chunk size in characters (sentences are never cut).")
+    chunk_chars: int = Field(1000, description="Target chunk size in characters (sentences are never cut).")
     chunk_overlap: int = Field(1, description="Sentences repeated at the start of the next chunk of a section.")
     max_file_mb: float = Field(20.0, description="Files larger than this are refused.")
     embed_batch: int = Field(64, description="Texts per embedding batch.")

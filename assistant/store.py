@@ -2,6 +2,8 @@
 
 Layout inside one Chroma database:
 - ``<name>-<generation>``: one record per chunk (vector, text, metadata: doc_id, span, locator, text_hash...);
+- ``<name>-<generation>-sents``: one record per sentence of each chunk (vector, span, chunk_id): retrieval scores
+  a chunk by its best sentences, which finds a fact inside a long passage far better than the chunk's own vector;
 - ``<name>-<generation>-docs``: one record per indexed document (full text for citation checks, metadata, content
   hash), written only after all its chunks are in place, so it marks the document as complete;
 - ``<name>-manifest``: a single record naming the active generation, the embedding model and dimension, the
@@ -64,6 +66,9 @@ class Store:
         self._chunks = client.get_or_create_collection(
             f"{name}-{generation}", configuration={"hnsw": {"space": "cosine"}}
         )
+        self._sents = client.get_or_create_collection(
+            f"{name}-{generation}-sents", configuration={"hnsw": {"space": "cosine"}}
+        )
         self._docs = client.get_or_create_collection(f"{name}-{generation}-docs")
 
     # --- opening and generations ---
@@ -107,8 +112,8 @@ class Store:
         self.drop_other_generations()
 
     def drop_other_generations(self) -> None:
-        keep = {f"{self._name}-{self.manifest['generation']}", f"{self._name}-{self.manifest['generation']}-docs",
-                f"{self._name}-manifest"}
+        active = f"{self._name}-{self.manifest['generation']}"
+        keep = {active, f"{active}-sents", f"{active}-docs", f"{self._name}-manifest"}
         for collection in self._client.list_collections():
             name = collection if isinstance(collection, str) else collection.name
             if name.startswith(f"{self._name}-") and name not in keep:
@@ -122,20 +127,23 @@ class Store:
         got = self._chunks.get(where=where, include=["metadatas"])
         return dict(zip(got["ids"], got["metadatas"]))
 
-    def vectors_for_hashes(self, text_hashes: list[str]) -> dict[str, np.ndarray]:
-        """Stored vectors of chunks whose embedded text has one of these hashes (for reuse without re-embedding)."""
+    def vectors_for_hashes(self, text_hashes: list[str], sentences: bool = False) -> dict[str, np.ndarray]:
+        """Stored vectors of chunks (or sentences) whose text has one of these hashes, for reuse without
+        re-embedding."""
+        collection = self._sents if sentences else self._chunks
         found: dict[str, np.ndarray] = {}
         for i in range(0, len(text_hashes), 500):
-            got = self._chunks.get(
+            got = collection.get(
                 where={"text_hash": {"$in": text_hashes[i : i + 500]}}, include=["embeddings", "metadatas"]
             )
             for vector, meta in zip(got["embeddings"], got["metadatas"]):
                 found[meta["text_hash"]] = np.asarray(vector, dtype=np.float32)
         return found
 
-    def add_chunks(self, ids: list[str], vectors: np.ndarray, texts: list[str], metas: list[dict]) -> None:
+    def add_chunks(self, ids: list[str], vectors, texts: list[str], metas: list[dict], sentences: bool = False) -> None:
+        collection = self._sents if sentences else self._chunks
         for i in range(0, len(ids), _BATCH):
-            self._chunks.upsert(
+            collection.upsert(
                 ids=ids[i : i + _BATCH],
                 embeddings=vectors[i : i + _BATCH],
                 documents=texts[i : i + _BATCH],
@@ -147,17 +155,42 @@ class Store:
             self._chunks.update(ids=ids[i : i + _BATCH], metadatas=metas[i : i + _BATCH])
 
     def delete_chunks(self, ids: list[str]) -> None:
+        """Chunks and their sentences."""
         for i in range(0, len(ids), _BATCH):
+            self._sents.delete(where={"chunk_id": {"$in": ids[i : i + _BATCH]}})
             self._chunks.delete(ids=ids[i : i + _BATCH])
+
+    def delete_sentences_of(self, chunk_ids: list[str]) -> None:
+        for i in range(0, len(chunk_ids), _BATCH):
+            self._sents.delete(where={"chunk_id": {"$in": chunk_ids[i : i + _BATCH]}})
+
+    def count_sentences(self) -> int:
+        return self._sents.count()
+
+    def query_sentences(self, vector: np.ndarray, k: int, where: dict | None = None) -> list[Hit]:
+        return self._query(self._sents, vector, k, where)
+
+    def sentence_vectors(self, chunk_ids: list[str]) -> tuple[list[dict], np.ndarray]:
+        """Metadata and vectors of every sentence of these chunks."""
+        got = self._sents.get(where={"chunk_id": {"$in": chunk_ids}}, include=["embeddings", "metadatas"])
+        return got["metadatas"], np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1)
+
+    def chunk_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
+        got = self._chunks.get(ids=ids, include=["embeddings"])
+        return {i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"])}
 
     def count_chunks(self) -> int:
         return self._chunks.count()
 
     def query(self, vector: np.ndarray, k: int, where: dict | None = None) -> list[Hit]:
-        n = min(k, self.count_chunks())
+        return self._query(self._chunks, vector, k, where)
+
+    @staticmethod
+    def _query(collection, vector: np.ndarray, k: int, where: dict | None) -> list[Hit]:
+        n = min(k, collection.count())
         if n == 0:
             return []
-        got = self._chunks.query(
+        got = collection.query(
             query_embeddings=[vector], n_results=n, where=where or None, include=["documents", "metadatas", "distances"]
         )
         return [

@@ -52,6 +52,7 @@ class Chunk:
     end: int
     text: str
     locator: str  # "Sec. 3(a)", "第三条", a heading, "p. 4", or "¶ 7"
+    sentences: tuple[tuple[int, int], ...] = ()  # spans of its sentences in Document.text
 
     @property
     def key(self) -> str:
@@ -99,3 +100,61 @@ class IndexStatus:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "up_to_date": self.up_to_date}
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk: Document.text[start:end] == text."""
+
+    doc_id: str
+    path: str
+    title: str
+    locator: str
+    text: str
+    start: int
+    end: int
+    score: float
+    date: str = ""
+    issuer: str = ""
+    language: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A verified quote: the source document's text[start:end] == quote, checked before the answer is returned."""
+
+    n: int
+    doc_id: str
+    path: str
+    title: str
+    locator: str
+    quote: str
+    start: int
+    end: int
+    score: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    text: str  # sentences from the sources, each followed by its citation marker [n]; or the abstention message
+    grounded: bool  # False: the indexed documents do not answer the question
+    citations: tuple[Citation, ...] = ()
+    passages: tuple[Passage, ...] = ()  # the passages searched; when not grounded, the nearest ones (not answers)
+    resolved_question: str = ""  # the question as searched, after resolving a follow-up against the history
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "text": self.text,
+            "grounded": self.grounded,
+            "citations": [c.to_dict() for c in self.citations],
+            "passages": [p.to_dict() for p in self.passages],
+            "resolved_question": self.resolved_question,
+        }

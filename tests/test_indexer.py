@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import shutil
@@ -41,6 +42,14 @@ def assert_spans_match_documents(settings: Settings):
         if doc_id not in texts:
             texts[doc_id] = store.document_text(doc_id)
         assert texts[doc_id][start:end] == text, id_
+    # Every chunk's sentences are stored with spans inside the chunk, and those spans quote the document exactly.
+    chunks = index_state(settings)
+    metas, vectors = store.sentence_vectors(list(chunks))
+    assert len(metas) >= len(chunks) and vectors.shape[0] == len(metas)
+    for meta in metas:
+        doc_id, start, end, _ = chunks[meta["chunk_id"]]
+        assert start <= meta["start"] < meta["end"] <= end
+        assert meta["text_hash"] == hashlib.sha1(texts[doc_id][meta["start"] : meta["end"]].encode()).hexdigest()
 
 
 def test_first_sync_indexes_every_document_with_exact_spans(settings):

@@ -1,0 +1,132 @@
+"""Keyword search: BM25 over jieba-segmented Chinese and stemmed English, kept beside the vector index.
+
+The keyword index is derived data: it is rebuilt from the store's chunks after every sync and saved under
+index/keywords/ with the generation and sync time it was built from, so a process opening a newer index rebuilds
+it instead of searching stale keywords. (llama-index's BM25Retriever ignores a custom tokenizer, which leaves
+unspaced Chinese as one token per sentence; bm25s is used directly with our own tokenizer.)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .textnorm import for_matching
+
+_TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+|[a-z]+(?:'[a-z]+)?|\d+(?:[.,]\d+)*")
+_EN_STOP = frozenset(
+    "a an the and or of to in on at by for with from as is are was were be been being it its this that these those "
+    "which who whom what when where why how does do did has have had can could shall should will would may might "
+    "not no than then there their them they he she his her we our you your i me my about into under over such any "
+    "all each other if so also more most some".split()
+)
+_ZH_STOP = frozenset("的 了 是 在 和 与 及 等 将 对 为 也 就 都 而 或 被 把 从 以 之 其 中 上 下 这 那 哪 些 个 吗 呢 吧 啊 么 什么 怎么 如何 哪些 多少 是否 有 没有 我 你 他 她 它 们".split())
+
+
+@lru_cache(maxsize=1)
+def _jieba():
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    try:
+        import Stemmer
+    except ImportError:  # optional: without it English words are matched unstemmed
+        return None
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(text: str) -> list[str]:
+    """Matching tokens: Chinese words (simplified script), stemmed English words, and numbers ("1,000" -> "1000")."""
+    tokens: list[str] = []
+    stemmer = _stemmer()
+    for run in _TOKEN.findall(for_matching(text).lower()):
+        if run[0].isdigit():
+            tokens.append(run.replace(",", ""))
+        elif run[0].isascii():
+            if run not in _EN_STOP and len(run) > 1:
+                tokens.append(stemmer.stemWord(run) if stemmer else run)
+        else:
+            tokens.extend(w for w in _jieba().lcut_for_search(run) if w not in _ZH_STOP and w.strip())
+    return tokens
+
+
+class KeywordIndex:
+    def __init__(self, ids: list[str], bm25):
+        self.ids = ids
+        self._bm25 = bm25
+        self._vocab = set(bm25.vocab_dict) if bm25 is not None else set()
+
+    @classmethod
+    def build(cls, ids: list[str], texts: list[str]) -> "KeywordIndex":
+        import bm25s
+
+        if not ids:
+            return cls([], None)
+        bm25 = bm25s.BM25()
+        bm25.index([tokenize(t) or ["<empty>"] for t in texts], show_progress=False)
+        return cls(list(ids), bm25)
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every chunk (aligned with self.ids) for the query."""
+        tokens = [t for t in tokenize(query) if t in self._vocab]
+        if not tokens:
+            return np.zeros(len(self.ids), dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+
+    def known(self, token: str) -> bool:
+        return token in self._vocab
+
+    def save(self, folder: Path, fingerprint: str) -> None:
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if self._bm25 is not None:
+            self._bm25.save(str(tmp / "bm25"), show_progress=False)
+        (tmp / "ids.json").write_text(json.dumps({"fingerprint": fingerprint, "ids": self.ids}))
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.rename(folder)  # readers see the old folder or the new one, never a half-written one
+
+    @classmethod
+    def load(cls, folder: Path, fingerprint: str) -> "KeywordIndex | None":
+        """The saved index if it was built from this fingerprint, else None."""
+        import bm25s
+
+        try:
+            meta = json.loads((folder / "ids.json").read_text())
+            if meta["fingerprint"] != fingerprint:
+                return None
+            bm25 = bm25s.BM25.load(str(folder / "bm25")) if meta["ids"] else None
+        except (OSError, ValueError, KeyError):
+            return None
+        return cls(meta["ids"], bm25)
+
+
+def fingerprint(manifest: dict, chunk_count: int) -> str:
+    return f"{manifest.get('generation')}:{manifest.get('sync_id')}:{chunk_count}"
+
+
+def keyword_index(settings, store) -> KeywordIndex:
+    """The keyword index matching the store's current contents: loaded if saved, else rebuilt and saved."""
+    mark = fingerprint(store.manifest, store.count_chunks())
+    found = KeywordIndex.load(settings.keyword_dir, mark)
+    if found is not None:
+        return found
+    ids, texts, _ = store.all_chunks()
+    built = KeywordIndex.build(ids, texts)
+    try:
+        built.save(settings.keyword_dir, mark)
+    except OSError:
+        pass  # a read-only index folder: keep the rebuilt index in memory
+    return built
