@@ -14,6 +14,9 @@ from dataclasses import dataclass
 
 from .types import Chunk, Document
 
+# Bumped whenever the loaders' or the chunker's output changes for the same input: indexes built before are then
+# reported as built with other settings, and rebuilt with `assistant index --full`.
+CHUNKER_VERSION = 1
 LONG_ZH = 90  # characters; a Chinese sentence longer than this is split at commas/semicolons
 _TERMINAL = re.compile(r"[。！？!?]+[”’」』）)\"']*|\.(?:[”’\"')\]]*)(?=\s|$)")
 _ZH_SOFT = re.compile(r"[，；;,]")

@@ -36,8 +36,6 @@ class Settings(BaseSettings):
 
     def chunking_signature(self) -> dict:
         """What must match between the index and these settings for their chunks to be comparable."""
+        from .chunking import CHUNKER_VERSION
+
         return {"chunk_chars": self.chunk_chars, "chunk_overlap": self.chunk_overlap, "chunker": CHUNKER_VERSION}
-
-
-# Bumped whenever the chunker's output changes for the same input, so old indexes are detected as stale.
-CHUNKER_VERSION = 1

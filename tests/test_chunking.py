@@ -22,10 +22,11 @@ from filemakers import (
 
 from assistant.chunking import LONG_ZH, Structure, analyze, chunk_document, split_sentences
 from assistant.documents import load
+from assistant.settings import Settings
 from assistant.types import Chunk, Document
 
 LIMIT = 20_000_000
-TARGET = 600  # the default chunk_chars
+TARGET = Settings.model_fields["chunk_chars"].default  # the size the indexer uses
 EO = "us_eo_2025-08-07_democratizing_access_alternative_assets_401k.md"
 ZH = "marsbit_2025-08-07_crypto_401k_zh.txt"
 CR = "us_congressional_record_2025-07-17_s1582_genius_act_text_excerpt.md"
@@ -97,7 +98,8 @@ def generated(tmp_path_factory) -> dict[str, Document]:
     release = corpus_paragraphs("us_dol_newsrelease_2025-05-28_rescinds_2022_crypto_guidance.md")
     make_html(
         folder / "news.html", title="Labor Department rescinds 2022 crypto guidance",
-        heading="US Department of Labor rescinds 2022 guidance", sections=[("", release[2:4]), ("Reaction", release[4:])],
+        heading="US Department of Labor rescinds 2022 guidance",
+        sections=[("", release[2:4]), ("Reaction", release[4:])],
         header="THE DAILY LEDGER", footer="All rights reserved.", aside="Most read",
     )
     (folder / "zh_rules.txt").write_text(ZH_RULES, encoding="utf-8")
@@ -142,7 +144,11 @@ def test_chunk_text_is_the_exact_span(doc, target):
         assert doc.text[chunk.start : chunk.end] == chunk.text
         assert chunk.text.strip()
         assert chunk.doc_id == doc.id and chunk.ordinal == i
-    assert all(a.start < b.start for a, b in zip(chunks, chunks[1:]))
+        # Its sentences tile it in order: first at its start, last at its end, none overlapping.
+        spans = chunk.sentences
+        assert spans and spans[0][0] == chunk.start and spans[-1][1] == chunk.end
+        assert all(s < e for s, e in spans) and all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+    assert all(a.start < b.start and a.end < b.end for a, b in zip(chunks, chunks[1:]))  # none inside another
 
 
 @pytest.mark.parametrize("target", [TARGET, 200])
@@ -212,7 +218,8 @@ def test_overlap_repeats_one_sentence_within_a_section_only():
 
 
 def test_each_eval_evidence_string_sits_in_one_chunk():
-    rows = [json.loads(line) for line in (Path(__file__).parents[1] / "eval" / "qa-extra.jsonl").read_text().splitlines()]
+    lines = (Path(__file__).parents[1] / "eval" / "qa-extra.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()]
     rows = [r for r in rows if r.get("answerable")]
     assert len(rows) >= 20
     for row in rows:
@@ -265,7 +272,8 @@ def test_english_sentences_and_abbreviations():
 
 def test_section_number_followed_by_a_subsection_does_not_end_a_sentence():
     text = "Sec. 4. (a) Nothing in this order shall be construed to impair any authority. It is law."
-    assert _sentences(text) == ["Sec. 4. (a) Nothing in this order shall be construed to impair any authority.", "It is law."]
+    assert _sentences(text) == ["Sec. 4. (a) Nothing in this order shall be construed to impair any authority.",
+                                "It is law."]
 
 
 @pytest.mark.xfail(reason='"Sec. 3." before a capitalized title ends a sentence on its own', strict=True)
@@ -291,7 +299,7 @@ def test_long_chinese_sentence_splits_at_commas_and_semicolons():
         assert len(pieces) >= 3
         assert "".join(pieces) == text
         assert all(p[-1] in ",，;；" for p in pieces[:-1]) and pieces[-1].endswith("。")
-        assert all(len(p) <= LONG_ZH for p in pieces)
+        assert all(20 <= len(p) <= LONG_ZH for p in pieces)  # split where needed, not at every comma
 
 
 def test_short_chinese_sentence_with_commas_is_kept_whole():
@@ -340,7 +348,7 @@ def test_executive_order_chunk_locators():
         assert holding(chunks, doc, "Sec. 4. General Provisions.").locator == "Sec. 4"
 
 
-@pytest.mark.parametrize("target", [TARGET, 1000, 3000])
+@pytest.mark.parametrize("target", sorted({TARGET, 600, 3000}))
 def test_executive_order_sections_two_and_three_never_share_a_chunk(target):
     chunks = chunks_of(corpus_doc(EO), target)
     assert any("Sec. 2. Policy." in c.text for c in chunks)
@@ -349,7 +357,8 @@ def test_executive_order_sections_two_and_three_never_share_a_chunk(target):
         assert not ("Sec. 3." in chunk.text and "Sec. 4." in chunk.text)
 
 
-@pytest.mark.xfail(reason="clauses (i), (ii) with no (a) above: (i) is taken as a subsection, so (ii) reads 'Sec. 5(i)(ii)'", strict=True)
+@pytest.mark.xfail(reason="clauses (i), (ii) with no (a) above: (i) is taken for a subsection, so (ii) reads "
+                          "'Sec. 5(i)(ii)'", strict=True)
 def test_roman_clauses_directly_under_a_section(tmp_path):
     text = (
         "Sec. 5. Definitions. For purposes of this order:\n\n"
@@ -365,7 +374,8 @@ def test_roman_clauses_directly_under_a_section(tmp_path):
     assert structure.locate(doc.text.index("(iii) the term")) == "Sec. 5(iii)"
 
 
-@pytest.mark.xfail(reason="subparagraph (A) under paragraph (2) loses the paragraph: 'Sec. 2(A)' not 'Sec. 2(2)(A)'", strict=True)
+@pytest.mark.xfail(reason="subparagraph (A) under paragraph (2) loses the paragraph: 'Sec. 2(A)', not 'Sec. 2(2)(A)'",
+                   strict=True)
 def test_congressional_record_subparagraph_keeps_its_paragraph():
     doc = corpus_doc(CR)
     structure = analyze(doc)
@@ -393,6 +403,31 @@ def test_chinese_articles_label_and_bound_chunks(generated):
             assert sum(chunk.text.count(a) for a in ("第一条", "第二条", "第三条", "第四条")) <= 1
     # Small chunks split 第三条 at its sentences; the second part is still 第三条.
     assert holding(chunks_of(doc, 60), doc, "受托人应当每年向参加人披露").locator == "第三条"
+
+
+def test_chinese_article_title_lines_label_their_sections():
+    doc = corpus_doc(ZH)
+    chunks = chunks_of(doc)
+    expected = {
+        "昨日彭博社披露": "加密货币正式进入美国养老金套餐,最大增量入口开闸",
+        "401(k)计划是美国最重要的退休储蓄工具之一": "401(k)是什么?新政为何意义深远?",
+        "除比特币、以太坊现货 ETF 外": "资金流向具体何处?加密赛道迎新机遇",
+        "约翰斯·霍普金斯大学教授 Jeffrey Hooke 直言": "市场争议与风险警示",
+        "特朗普的行政命令,正在为加密与另类资产行业推开": "结语",
+    }
+    structure = analyze(doc)
+    for phrase, label in expected.items():
+        assert structure.locate(doc.text.index(phrase)) == label, phrase
+    assert holding(chunks, doc, "约翰斯·霍普金斯大学教授").locator == "市场争议与风险警示"
+
+
+@pytest.mark.xfail(reason="subheading '州级先行试水,机构抢跑布局' is not taken as a title line (its next paragraph "
+                          "is exactly twice its length), so its section is cited under the previous heading",
+                   strict=True)
+def test_chinese_article_subheading_before_a_short_paragraph():
+    doc = corpus_doc(ZH)
+    offset = doc.text.index("法案支持者、共和党众议员 Mike Schietzelt 称")  # the evidence of eval question x010
+    assert analyze(doc).locate(offset) == "州级先行试水,机构抢跑布局"
 
 
 def test_markdown_headings_label_their_sections(generated):
@@ -433,9 +468,10 @@ def test_pdf_chunks_carry_their_page(generated):
 
 def test_pdf_without_structure_gets_page_only(generated):
     doc = generated["zh.pdf"]
-    chunks = chunks_of(doc)
-    assert [c.locator for c in chunks] == [f"p. {doc.page_at(c.start)}" for c in chunks]
-    assert {"p. 1", "p. 3"} <= {c.locator for c in chunks} <= {"p. 1", "p. 2", "p. 3"}
+    for target in (TARGET, 200):
+        chunks = chunks_of(doc, target)
+        assert [c.locator for c in chunks] == [f"p. {doc.page_at(c.start)}" for c in chunks]
+    assert {c.locator for c in chunks_of(doc, 200)} == {"p. 1", "p. 2", "p. 3"}
     assert analyze(doc).locate(find_loose(doc.text, "这并非特朗普首次试图松绑")) == "p. 2"
 
 
@@ -451,12 +487,13 @@ def test_text_without_structure_gets_paragraph_numbers(generated):
 def test_pdf_first_paragraph_after_a_long_running_header_is_chunked(generated):
     doc = generated["eo_fedreg.pdf"]
     chunks = chunks_of(doc)
-    for phrase in ("By the authority vested in me as President", "My Administration will relieve the regulatory burdens"):
+    for phrase in ("By the authority vested in me as President", "My Administration will relieve the regulatory"):
         offset = find_loose(doc.text, phrase)
         assert any(c.start <= offset < c.end for c in chunks), phrase
 
 
-@pytest.mark.xfail(reason="chunks run across page breaks and swallow the running header/footer in their text", strict=True)
+@pytest.mark.xfail(reason="chunks run across page breaks and take the running header/footer into their text",
+                   strict=True)
 def test_pdf_chunks_hold_no_furniture_text(generated):
     doc = generated["eo.pdf"]
     for chunk in chunks_of(doc):
