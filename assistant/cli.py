@@ -36,7 +36,11 @@ def main(ctx, corpus_dir, index_dir, embed_model):
     \b
     Example usage:
       assistant index                 # build or update the index of ./corpus
+      assistant ask "Which assets does the order call alternative assets?"
+      assistant ask "行政命令给劳工部多长时间重新审查指引？" --json
+      assistant search "fiduciary safe harbor" -k 5
       assistant status                # what is indexed, and what changed since
+      assistant eval --qa eval/qa-dev.jsonl
     """
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     ctx.obj = {"corpus_dir": corpus_dir, "index_dir": index_dir, "embed_model": embed_model}
@@ -121,6 +125,131 @@ def status(ctx, corpus_dir, index_dir, as_json):
             for path in paths:
                 click.echo(f"Behind:    {kind}: {path}")
         click.echo("Run `assistant index` to update.")
+
+
+
+def _filters(doc, language, date_from, date_to) -> dict | None:
+    filters = {"doc_id": list(doc) or None, "language": language, "date_from": date_from, "date_to": date_to}
+    return {k: v for k, v in filters.items() if v} or None
+
+
+def _filter_options(f):
+    f = click.option("--date-to", help="Only documents dated on or before YYYY-MM-DD.")(f)
+    f = click.option("--date-from", help="Only documents dated on or after YYYY-MM-DD.")(f)
+    f = click.option("--language", type=click.Choice(["zh", "en", "mixed"]), help="Only documents in this language.")(f)
+    return click.option("--doc", multiple=True, help="Only this document (its path in the corpus); repeatable.")(f)
+
+
+def _open(ctx, index_dir):
+    from .api import Assistant
+
+    return Assistant.open(_settings(ctx, index_dir=index_dir))
+
+
+@main.command()
+@click.argument("question")
+@click.option("-k", "k", default=5, show_default=True, help="Passages to answer from.")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder.")
+@_filter_options
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@click.pass_context
+def ask(ctx, question, k, index_dir, doc, language, date_from, date_to, as_json):
+    """Answer a question from the documents, citing the exact passages; say so when they do not answer.
+
+    \b
+    Example usage:
+      assistant ask "How long does the Secretary of Labor have to reexamine the guidance?"
+      assistant ask "北卡罗来纳州的法案允许投资多少比例？" --json
+      assistant ask "What did the 2022 release warn about?" --date-from 2022-01-01 --date-to 2022-12-31
+    """
+    try:
+        answer = _open(ctx, index_dir).ask(question, k=k, filters=_filters(doc, language, date_from, date_to))
+    except AssistantError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return
+    click.echo(answer.text)
+    click.echo()
+    if answer.grounded:
+        click.echo("Sources:")
+        for c in answer.citations:
+            click.echo(f"  [{c.n}] {c.title} — {c.locator} ({c.path}, characters {c.start}-{c.end})")
+            click.echo(f"      “{_one_line(c.quote, 300)}”")
+    else:
+        click.echo("Nearest passages (they do not answer the question):")
+        for p in answer.passages[:3]:
+            click.echo(f"  - {p.title} — {p.locator} ({p.path})")
+            click.echo(f"      {_one_line(p.text, 200)}")
+
+
+@main.command()
+@click.argument("query")
+@click.option("-k", "k", default=5, show_default=True, help="Passages to return.")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder.")
+@_filter_options
+@click.option("--json", "as_json", is_flag=True, help="Print the passages as JSON.")
+@click.pass_context
+def search(ctx, query, k, index_dir, doc, language, date_from, date_to, as_json):
+    """The passages that best match a query (hybrid: vectors and keywords), in either language.
+
+    \b
+    Example usage:
+      assistant search "digital assets definition" -k 3
+      assistant search "稳定币 储备" --language en --json
+    """
+    try:
+        passages = _open(ctx, index_dir).search(query, k=k, filters=_filters(doc, language, date_from, date_to))
+    except AssistantError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps([p.to_dict() for p in passages], ensure_ascii=False, indent=2))
+        return
+    for i, p in enumerate(passages, 1):
+        click.echo(f"{i}. {p.title} — {p.locator} ({p.path}, score {p.score:.2f})")
+        click.echo(f"   {_one_line(p.text, 240)}")
+
+
+@main.command(name="eval")
+@click.option("--qa", "qa_file", required=True, type=click.Path(exists=True, path_type=Path), help="Question file (JSON lines).")
+@click.option("-k", "k", default=10, show_default=True, help="Passages retrieved per question.")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.pass_context
+def evaluate(ctx, qa_file, k, index_dir, as_json):
+    """Score retrieval, citations and abstention on a question file against the current index.
+
+    The file format and scoring are described in eval/README.md.
+
+    \b
+    Example usage:
+      assistant eval --qa eval/qa-dev.jsonl
+      assistant eval --qa eval/qa-extra.jsonl --json
+    """
+    from .evaluation import evaluate as run, format_report, load_questions
+
+    try:
+        assistant = _open(ctx, index_dir)
+        items = load_questions(qa_file)
+        result = run(
+            lambda q, n: assistant.search(q, k=n),
+            lambda q, n: assistant.ask(q, k=n),
+            assistant.document_text,
+            items,
+            k=k,
+            doc_ids=[d["doc_id"] for d in assistant.documents()],
+        )
+    except AssistantError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2, default=str))
+    else:
+        click.echo(format_report(result))
+
+
+def _one_line(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 if __name__ == "__main__":

@@ -46,6 +46,12 @@ class Embedder:
     def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
         raise NotImplementedError
 
+    @property
+    def parts(self) -> list[tuple[str, slice, float]]:
+        """(model name, slice of the vector, weight) of each model in the vector; the dot product of two slices is
+        weight × that model's cosine."""
+        return [(self.name, slice(0, self.dim), 1.0)]
+
 
 class UseEmbedder(Embedder):
     name = "use-multilingual-v3"
@@ -116,6 +122,14 @@ class FusedEmbedder(Embedder):
         self._parts = [(e, np.sqrt(w / total)) for e, w in parts]
         self.name = "+".join(f"{e.name}*{w / total:.2f}" for e, w in parts)
         self.dim = sum(e.dim for e, _ in parts)
+
+    @property
+    def parts(self) -> list[tuple[str, slice, float]]:
+        out, offset = [], 0
+        for embedder, scale in self._parts:
+            out.append((embedder.name, slice(offset, offset + embedder.dim), float(scale**2)))
+            offset += embedder.dim
+        return out
 
     def _encode(self, texts, is_query):
         return np.hstack([_normalize(e._encode(texts, is_query)) * scale for e, scale in self._parts])

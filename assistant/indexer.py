@@ -15,6 +15,8 @@ import json
 import sys
 import time
 import uuid
+
+import numpy as np
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +25,13 @@ from . import documents as docs
 from .chunking import chunk_document
 from .errors import DocumentError, IndexMismatchError
 from .keywords import keyword_index
+from .names import name_index
 from .settings import Settings
 from .store import Store
+from .textnorm import script_language
 from .types import Chunk, Document, FailedFile, IndexStatus, SyncReport
 
-_EMBED_GROUP = 64  # chunks gathered across documents per embedding call (and per crash-safe write step)
+_EMBED_GROUP = 16  # chunks gathered across documents per embedding call (and per crash-safe write step)
 
 
 def wanted_manifest(settings: Settings, embedder) -> dict:
@@ -98,16 +102,18 @@ def sync(settings: Settings, full: bool = False, progress: bool | None = None, e
         chunks, structure = chunk_document(doc, settings.chunk_chars, settings.chunk_overlap)
         pending.append(_Pending(doc, chunks, json.dumps(structure.to_json()), doc_id not in stored))
 
-    embedded = 0
+    embedded = sentences_embedded = 0
     bar = _progress(sum(len(p.chunks) for p in pending), progress)
-    group: list[_Pending] = []
+    groups: list[list[_Pending]] = [[]]
     for item in pending:
-        group.append(item)
-        if sum(len(p.chunks) for p in group) >= _EMBED_GROUP:
-            embedded += _write_group(store, embedder, group, settings, bar)
-            group = []
-    if group:
-        embedded += _write_group(store, embedder, group, settings, bar)
+        if groups[-1] and sum(len(p.chunks) for p in groups[-1]) >= _EMBED_GROUP:
+            groups.append([])
+        groups[-1].append(item)
+    for group in groups:
+        if group:
+            chunks, sentences = _write_group(store, embedder, group, settings, bar)
+            embedded += chunks
+            sentences_embedded += sentences
     if bar is not None:
         bar.close()
 
@@ -120,8 +126,12 @@ def sync(settings: Settings, full: bool = False, progress: bool | None = None, e
     by_hash_removed = {stored_hash[d]: d for d in removed}
     renamed = [{"from": by_hash_removed[p.doc.content_hash], "to": p.doc.id}
                for p in pending if p.is_new and p.doc.content_hash in by_hash_removed]
-    store.activate(last_sync=time.strftime("%Y-%m-%dT%H:%M:%S%z"), sync_id=uuid.uuid4().hex)
-    keyword_index(settings, store)  # rebuilt now, so the first question after a sync does not pay for it
+    changed = bool(pending or removed_ids or orphan_ids)
+    calibration = calibrate(store, embedder) if changed or "calibration" not in store.manifest else None
+    store.activate(last_sync=time.strftime("%Y-%m-%dT%H:%M:%S%z"), sync_id=uuid.uuid4().hex,
+                   **({"calibration": calibration} if calibration is not None else {}))
+    keyword_index(settings, store)  # derived indexes rebuilt now, so the first question does not pay for them
+    name_index(settings, store, embedder)
     return SyncReport(
         added=added,
         updated=sorted(p.doc.id for p in pending if not p.is_new),
@@ -129,18 +139,21 @@ def sync(settings: Settings, full: bool = False, progress: bool | None = None, e
         renamed=renamed,
         unchanged=unchanged,
         chunks_embedded=embedded,
+        sentences_embedded=sentences_embedded,
         chunks_total=store.count_chunks(),
         failed=sorted(failed, key=lambda f: f.path),
         rebuilt=rebuilt,
     )
 
 
-def _write_group(store: Store, embedder, group: list[_Pending], settings: Settings, bar) -> int:
-    """Embed what is new in these documents (reusing stored vectors of identical text), then write each document:
-    new chunks and their sentences, moved spans, deleted chunks, and finally its record."""
+def _write_group(store: Store, embedder, group: list[_Pending], settings: Settings, bar) -> tuple[int, int]:
+    """Embed what is new in these documents (reusing stored vectors of identical sentences), then write each
+    document: new chunks and their sentences, moved spans, deleted chunks, and finally its record.
+
+    Only sentences and titles are embedded: retrieval scores a chunk by its sentences, and a chunk's own vector
+    (for candidate search) is the normalized mean of its sentences' vectors, which costs nothing more."""
     plans = []
-    need_chunks: dict[str, str] = {}  # text_hash -> text to embed
-    need_sents: dict[str, str] = {}
+    need: dict[str, str] = {}  # sentence text_hash -> text to embed
     for item in group:
         existing = store.chunk_metas(item.doc.id)
         records = [_ChunkRecord.of(item.doc, chunk, id_) for chunk, id_ in zip(item.chunks, _chunk_ids(item.chunks))]
@@ -148,40 +161,67 @@ def _write_group(store: Store, embedder, group: list[_Pending], settings: Settin
         new = [r for r in records if r.id not in existing]
         moved = [r for r in records if r.id in existing and _differs(existing[r.id], r.meta)]
         gone = [id_ for id_ in existing if id_ not in wanted]
-        for r in new:
-            need_chunks[r.meta["text_hash"]] = r.text
         for r in new + moved:
             for _, text, meta in r.sentences:
-                need_sents[meta["text_hash"]] = text
+                need[meta["text_hash"]] = text
         plans.append((item, new, moved, gone))
 
-    chunk_vectors = store.vectors_for_hashes(list(need_chunks))
-    sent_vectors = store.vectors_for_hashes(list(need_sents), sentences=True)
-    missing_chunks = [h for h in need_chunks if h not in chunk_vectors]
-    missing_sents = [h for h in need_sents if h not in sent_vectors]
-    texts = [need_chunks[h] for h in missing_chunks] + [need_sents[h] for h in missing_sents]
-    if texts:
-        fresh = embedder.embed_passages(texts, batch_size=settings.embed_batch)
-        chunk_vectors.update(zip(missing_chunks, fresh[: len(missing_chunks)]))
-        sent_vectors.update(zip(missing_sents, fresh[len(missing_chunks) :]))
+    vectors = store.vectors_for_hashes(list(need), sentences=True)
+    missing = [h for h in need if h not in vectors]
+    titles = [item.doc.title for item in group]
+    fresh = embedder.embed_passages([need[h] for h in missing] + titles, batch_size=settings.embed_batch)
+    vectors.update(zip(missing, fresh[: len(missing)]))
+    title_vectors = fresh[len(missing) :]
 
-    for item, new, moved, gone in plans:
+    for (item, new, moved, gone), title_vector in zip(plans, title_vectors):
         if gone:
             store.delete_chunks(gone)
         if moved:  # same text, new position: sentence records are rewritten with their stored vectors
             store.delete_sentences_of([r.id for r in moved])
             store.update_chunk_metas([r.id for r in moved], [r.meta for r in moved])
         if new:
-            store.add_chunks([r.id for r in new], [chunk_vectors[r.meta["text_hash"]] for r in new],
+            store.add_chunks([r.id for r in new], [_mean([vectors[s[2]["text_hash"]] for s in r.sentences]) for r in new],
                              [r.text for r in new], [r.meta for r in new])
         sentences = [s for r in new + moved for s in r.sentences]
         if sentences:
-            store.add_chunks([s[0] for s in sentences], [sent_vectors[s[2]["text_hash"]] for s in sentences],
+            store.add_chunks([s[0] for s in sentences], [vectors[s[2]["text_hash"]] for s in sentences],
                              [s[1] for s in sentences], [s[2] for s in sentences], sentences=True)
-        store.put_document(item.doc.id, item.doc.text, _doc_meta(item.doc, len(item.chunks), item.structure_json))
+        store.put_document(item.doc.id, item.doc.text, _doc_meta(item.doc, len(item.chunks), item.structure_json),
+                           title_vector)
         if bar is not None:
             bar.update(len(item.chunks))
-    return len(missing_chunks)
+    fresh_hashes = set(missing)
+    embedded_chunks = sum(1 for _, new, _, _ in plans for r in new if any(m["text_hash"] in fresh_hashes for _, _, m in r.sentences))
+    return embedded_chunks, len(missing)
+
+
+def _mean(vectors: list[np.ndarray]) -> np.ndarray:
+    mean = np.mean(vectors, axis=0)
+    return mean / (np.linalg.norm(mean) or 1.0)
+
+
+def calibrate(store: Store, embedder, sample: int = 3000) -> dict:
+    """Per model, the mean and deviation of generic questions' cosines against the indexed sentences, for each
+    (question language, sentence language) pair: see calibration.py for why."""
+    from .calibration import QUESTIONS_EN, QUESTIONS_ZH
+
+    metas, vectors = store.sample_sentences(sample)
+    if not metas:
+        return {}
+    langs = np.array([m.get("lang", "en") for m in metas])
+    questions = {"en": np.stack([embedder.embed_query(q) for q in QUESTIONS_EN]),
+                 "zh": np.stack([embedder.embed_query(q) for q in QUESTIONS_ZH])}
+    stats: dict = {}
+    for name, part, weight in embedder.parts:
+        stats[name] = {}
+        for qlang, qvecs in questions.items():
+            for slang in ("en", "zh"):
+                rows = vectors[langs == slang]
+                if len(rows) == 0:
+                    continue
+                sims = (qvecs[:, part] @ rows[:, part].T) / weight
+                stats[name][f"{qlang}>{slang}"] = [float(sims.mean()), float(max(sims.std(), 1e-3))]
+    return stats
 
 
 def _chunk_ids(chunks: list[Chunk]) -> list[str]:
@@ -219,8 +259,8 @@ class _ChunkRecord:
         sentences = []
         for i, (start, end) in enumerate(chunk.sentences):
             text = doc.text[start:end]
-            sentences.append((f"{id_}/{i}", text,
-                              {**shared, "chunk_id": id_, "start": start, "end": end, "text_hash": _hash(text)}))
+            sentences.append((f"{id_}/{i}", text, {**shared, "chunk_id": id_, "start": start, "end": end,
+                                                   "text_hash": _hash(text), "lang": script_language(text)}))
         return cls(id_, chunk.text, meta, sentences)
 
 

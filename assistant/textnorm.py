@@ -24,3 +24,10 @@ def for_matching(text: str) -> str:
 
 def _has_cjk(text: str) -> bool:
     return any("\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" for ch in text)
+
+
+def script_language(text: str) -> str:
+    """"zh" when Chinese characters outnumber Latin words (about five letters each), else "en"."""
+    cjk = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf")
+    latin = sum(1 for ch in text if ch.isascii() and ch.isalpha())
+    return "zh" if cjk and cjk >= latin / 5 else "en"

@@ -73,7 +73,8 @@ class SyncReport:
     removed: list[str] = field(default_factory=list)
     renamed: list[dict] = field(default_factory=list)  # {"from": old path, "to": new path}; vectors reused
     unchanged: int = 0
-    chunks_embedded: int = 0
+    chunks_embedded: int = 0  # chunks with at least one sentence embedded afresh
+    sentences_embedded: int = 0
     chunks_total: int = 0
     failed: list[FailedFile] = field(default_factory=list)
     rebuilt: bool = False  # the whole index was rebuilt (--full, or settings changed)

@@ -23,13 +23,15 @@ def isolated_state(tmp_path, monkeypatch):
             monkeypatch.delenv(key)
     monkeypatch.setenv("ASSISTANT_CORPUS_DIR", str(tmp_path / "corpus"))
     monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(tmp_path / "index"))
+    # The fast bundled model (USE, real) for mechanics; end-to-end quality tests ask for the default explicitly.
+    monkeypatch.setenv("ASSISTANT_EMBED_MODEL", "use")
 
 
 @pytest.fixture
 def settings(tmp_path):
     from assistant.settings import Settings
 
-    return Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
+    return Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index", embed_model="use")
 
 
 def copy_corpus(dest: Path, names: list[str] | None = None) -> Path:

@@ -1,0 +1,220 @@
+"""Hybrid search: the passages that answer a question, in either language, ranked.
+
+Candidates come from three searches (the chunks' best sentences by vector, the chunks by vector, BM25 keywords);
+each candidate is then scored on every signal and the signals are fused after standardizing them per query
+(weighted z-scores, which measured better than reciprocal-rank fusion here, see docs/retrieval.md). Scoring a chunk
+by its best sentence finds a fact inside a long passage; keywords catch names and numbers, including Latin names and
+figures inside Chinese text that match English documents.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import QueryError
+from .keywords import KeywordIndex, keyword_index, tokenize
+from .store import Store
+from .textnorm import script_language
+from .types import Passage
+
+FILTER_KEYS = {"doc_id", "language", "date_from", "date_to"}
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Fusion weights, chosen on the development and extra question sets (docs/retrieval.md)."""
+
+    models: tuple[float, ...] = (0.5, 2.5)  # per embedding model in the index (USE, e5), on calibrated sentence scores
+    sentence: float = 1.0  # the chunk's best sentence
+    title: float = 0.6  # the document title's similarity to the question
+    title_words: float = 0.5  # the question's rare words found in the title, issuer, date or file name
+    keywords: float = 0.0  # BM25 on the chunk (its candidates still join the pool)
+    candidates: int = 40  # per search, before fusion
+
+
+@dataclass(frozen=True)
+class Scored:
+    id: str
+    score: float
+    meta: dict
+    text: str
+    best_sentence: float  # the best sentence's calibrated similarity (first model, in deviations), for abstention
+    sentences: tuple[tuple[int, int, float], ...]  # (start, end, fused score) of each sentence, in order
+
+
+MIN_SENTENCE_CHARS = 12  # "Sec. 2." or a lone heading word carries no evidence of its own
+
+
+def build_where(filters: dict | None) -> dict | None:
+    """Chroma `where` for the filters: doc_id (one or a list), language, date_from/date_to (YYYY-MM-DD)."""
+    if not filters:
+        return None
+    unknown = set(filters) - FILTER_KEYS
+    if unknown:
+        raise QueryError(f"Unknown filter {', '.join(sorted(unknown))} (known: {', '.join(sorted(FILTER_KEYS))})")
+    clauses = []
+    if doc := filters.get("doc_id"):
+        clauses.append({"doc_id": {"$in": [doc] if isinstance(doc, str) else list(doc)}})
+    if lang := filters.get("language"):
+        if lang not in {"zh", "en", "mixed"}:
+            raise QueryError(f"Unknown language filter '{lang}' (zh, en or mixed)")
+        clauses.append({"language": lang})
+    for key, op in (("date_from", "$gte"), ("date_to", "$lte")):
+        if value := filters.get(key):
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(value)):
+                raise QueryError(f"Filter {key} must be a date as YYYY-MM-DD, not '{value}'")
+            clauses.append({"date_int": {op: int(str(value).replace("-", ""))}})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _matches(meta: dict, where: dict | None) -> bool:
+    """The same filter applied in Python to keyword candidates (BM25 knows nothing of metadata)."""
+    if where is None:
+        return True
+    if "$and" in where:
+        return all(_matches(meta, clause) for clause in where["$and"])
+    (key, cond), = where.items()
+    value = meta.get(key)
+    if not isinstance(cond, dict):
+        return value == cond
+    (op, arg), = cond.items()
+    return {"$in": lambda: value in arg, "$gte": lambda: value >= arg, "$lte": lambda: value <= arg}[op]()
+
+
+class Retriever:
+    def __init__(self, store: Store, keywords: KeywordIndex, embedder, weights: Weights = Weights(), names=None):
+        self.store = store
+        self.keywords = keywords
+        self.names = names  # NameIndex: the corpus's proper nouns, for abstention
+        self.embedder = embedder
+        self.weights = weights
+        self._metas = store.chunk_metas()
+        self._texts = dict(zip(*store.all_chunks()[:2]))
+        self._calibration = store.manifest.get("calibration", {})
+        documents = store.documents()
+        self._doc_ids = sorted(documents)
+        vectors = store.title_vectors()
+        self._titles = np.stack([vectors[d] for d in self._doc_ids]) if self._doc_ids else np.zeros((0, embedder.dim))
+        self._doc_words = [set(tokenize(_describe(d, documents[d]))) for d in self._doc_ids]
+        self._doc_pos = {d: i for i, d in enumerate(self._doc_ids)}
+        self._doc_df: dict[str, int] = {}
+        for words in self._doc_words:
+            for word in words:
+                self._doc_df[word] = self._doc_df.get(word, 0) + 1
+
+    @classmethod
+    def open(cls, settings, store: Store, embedder, weights: Weights = Weights()) -> "Retriever":
+        from .names import name_index
+
+        return cls(store, keyword_index(settings, store), embedder, weights, name_index(settings, store, embedder))
+
+    def search(self, query: str, k: int = 10, filters: dict | None = None) -> list[Scored]:
+        where = build_where(filters)
+        if not self._metas:
+            return []
+        vector = self.embedder.embed_query(query)
+        ids = self._candidates(query, vector, where)
+        if not ids:
+            return []
+        w = self.weights
+        sent_metas, sent_vecs = self.store.sentence_vectors(ids)
+        sentence_scores, similarity = self._sentence_scores(query, vector, sent_metas, sent_vecs)
+        best: dict[str, float] = {}
+        best_raw: dict[str, float] = {}
+        spans: dict[str, list[tuple[int, int, float]]] = {i: [] for i in ids}
+        for meta, score, cosine in zip(sent_metas, sentence_scores, similarity):
+            chunk = meta["chunk_id"]
+            spans[chunk].append((meta["start"], meta["end"], float(score)))
+            if score > best.get(chunk, -np.inf):
+                best[chunk], best_raw[chunk] = float(score), float(cosine)
+        floor = min(best.values(), default=0.0)
+        title_sim, title_words = self._title_signals(query, vector)
+        kw = dict(zip(self.keywords.ids, self.keywords.scores(query))) if w.keywords else {}
+        features = np.array([
+            [best.get(i, floor), title_sim[self._doc_pos[self._metas[i]["doc_id"]]],
+             title_words[self._doc_pos[self._metas[i]["doc_id"]]], kw.get(i, 0.0)]
+            for i in ids
+        ])
+        fused = _zscore(features) @ np.array([w.sentence, w.title, w.title_words, w.keywords])
+        order = np.argsort(-fused)[:k]
+        return [Scored(ids[j], float(fused[j]), self._metas[ids[j]], self._texts[ids[j]],
+                       best_raw.get(ids[j], 0.0), tuple(sorted(spans[ids[j]])))
+                for j in order]
+
+    def _candidates(self, query: str, vector: np.ndarray, where: dict | None) -> list[str]:
+        """Chunks found by their sentences' vectors, by their own vectors, and by keywords."""
+        n = self.weights.candidates
+        found: set[str] = {hit.meta["chunk_id"] for hit in self.store.query_sentences(vector, n * 3, where)}
+        found.update(hit.id for hit in self.store.query(vector, n, where))
+        bm25 = self.keywords.scores(query)
+        added = 0
+        for i in np.argsort(-bm25)[: n * 3]:
+            if bm25[i] <= 0 or added >= n:
+                break
+            id_ = self.keywords.ids[i]
+            if id_ in self._metas and _matches(self._metas[id_], where):
+                found.add(id_)
+                added += 1
+        return sorted(found)
+
+    def _sentence_scores(self, query: str, vector: np.ndarray, metas: list[dict], vectors: np.ndarray):
+        """Each sentence's score (per model, its cosine standardized for the (question, sentence) language pair,
+        then z-scored over the candidates and weighted; too-short sentences score lowest), and its calibrated
+        similarity under the first model (comparable across questions, for abstention)."""
+        if not metas:
+            return np.zeros(0), np.zeros(0)
+        qlang = script_language(query)
+        langs = np.array([m.get("lang", "en") for m in metas])
+        total = np.zeros(len(metas))
+        calibrated = []
+        for (name, part, weight), model_weight in zip(self.embedder.parts, self.weights.models):
+            cosine = (vectors[:, part] @ vector[part]) / weight
+            stats = self._calibration.get(name, {})
+            for slang in ("en", "zh"):
+                mean, std = stats.get(f"{qlang}>{slang}", (0.0, 1.0))
+                mask = langs == slang
+                cosine[mask] = (cosine[mask] - mean) / std
+            calibrated.append(cosine)
+            total += model_weight * _zscore(cosine[:, None])[:, 0]
+        short = np.array([m["end"] - m["start"] < MIN_SENTENCE_CHARS for m in metas])
+        return np.where(short, total.min(), total), np.where(short, calibrated[0].min(), calibrated[0])
+
+    def _title_signals(self, query: str, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per document: its title's cosine with the question, and the rarity-weighted share of the question's
+        words found in its title, issuer, date or file name ("the 2022-01 release", "the executive order")."""
+        sims = self._titles @ vector if len(self._titles) else np.zeros(0)
+        words = set(tokenize(query))
+        n = len(self._doc_ids)
+        weights = {t: math.log(1 + n / (1 + self._doc_df.get(t, 0))) for t in words}
+        total = sum(weights.values()) or 1.0
+        share = np.array([sum(v for t, v in weights.items() if t in doc) / total for doc in self._doc_words])
+        return sims, share
+
+
+def _describe(doc_id: str, meta: dict) -> str:
+    name = doc_id.rsplit("/", 1)[-1].rsplit(".", 1)[0].replace("_", " ")
+    return f"{meta.get('title', '')} {meta.get('issuer', '')} {meta.get('date', '')} {name}"
+
+
+def _zscore(features: np.ndarray) -> np.ndarray:
+    mean = features.mean(axis=0)
+    std = features.std(axis=0)
+    return (features - mean) / np.where(std < 1e-9, 1.0, std)
+
+
+def to_passage(scored: Scored) -> Passage:
+    m = scored.meta
+    return Passage(
+        doc_id=m["doc_id"], path=m["path"], title=m["title"], locator=m["locator"], text=scored.text,
+        start=m["start"], end=m["end"], score=round(scored.score, 4), date=m.get("date", ""),
+        issuer=m.get("issuer", ""), language=m.get("language", ""),
+    )
+
+
+__all__ = ["Retriever", "Weights", "build_where", "to_passage", "tokenize"]
