@@ -2,8 +2,8 @@
 
 Sentences end at 。！？ and . ! ? (not after abbreviations such as "Sec." or "U.S."); Chinese sentences longer than
 LONG_ZH characters are broken again at ，；. Chunks are runs of whole sentences up to a target size that never cross a
-section start (a Markdown/HTML/Word heading, "Sec. 3.", "第三条", a short standalone title line), with the last
-sentence of a chunk repeated at the start of the next one of the same section.
+section start (a Markdown/HTML/Word heading, "Sec. 3.", "第三条", a short standalone title line) or page furniture,
+with the last sentence of a chunk repeated at the start of the next one of the same section.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from .types import Chunk, Document
 
 # Bumped whenever the loaders' or the chunker's output changes for the same input: indexes built before are then
 # reported as built with other settings, and rebuilt with `assistant index --full`.
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 2
 LONG_ZH = 90  # characters; a Chinese sentence longer than this is split at commas/semicolons
+TITLE_MAX = 40  # characters; a standalone line longer than this is never a title
 _TERMINAL = re.compile(r"[。！？!?]+[”’」』）)\"']*|\.(?:[”’\"')\]]*)(?=\s|$)")
+_SENTENCE_END = re.compile(r"[。！？!?.:：;；][”’」』）)\"']*$")
 _ZH_SOFT = re.compile(r"[，；;,]")
 _ABBREV = re.compile(
     r"(?:\b(?:Sec|Secs|No|Nos|Mr|Mrs|Ms|Dr|St|Inc|Corp|Co|Ltd|Jr|Sr|vs|etc|e\.g|i\.e|pp|p|Pub|Stat|U\.S|U\.S\.C|"
@@ -26,6 +28,12 @@ _ABBREV = re.compile(
     r"|\b[A-Z])$"
 )
 _SECTION = re.compile(r"^(?:Sec(?:tion)?\.?|SECTION|SEC\.)\s+(\d+[A-Za-z]?)\b", re.IGNORECASE)
+# "Sec. 3." / "SECTION 1." and a capitalized heading after it ("Sec. 2. Policy.", "SEC. 2. DEFINITIONS.") open a
+# line without being sentences of their own: they stay with the text after them.
+_SECTION_HEAD = re.compile(
+    r"(?:Sec(?:tion)?|SEC(?:TION)?)\.?\s+\d+[A-Za-z]?\."
+    r"(?:\s+[A-Z\d][\w’'()-]*(?:\s+(?:[A-Z\d][\w’'()-]*|a|an|and|for|in|of|on|or|the|to))*\.)?"
+)
 _ZH_ARTICLE = re.compile(r"^第[一二三四五六七八九十百零〇\d]+[条章节]")
 _PAREN = re.compile(r"^\(([a-z]{1,4}|\d{1,2}|[A-Z])\)\s")
 _ROMAN = re.compile(r"^(?:i|ii|iii|iv|v|vi|vii|viii|ix|x|xi|xii|xiii|xiv|xv)$")
@@ -105,25 +113,30 @@ def _dedupe_tails(chunks: list[Chunk]) -> list[Chunk]:
 def split_sentences(text: str, skip: tuple[tuple[int, int], ...] = ()) -> list[Sentence]:
     """Sentences with exact spans, outside the skipped (furniture) spans."""
     sentences = []
-    for start, end in _lines_as_units(text):
-        if any(s <= start < e for s, e in skip):
+    for start, end in _lines_as_units(text, skip):
+        if _inside(start, skip):
             continue
         sentences.extend(_split_unit(text, start, end))
     return sentences
 
 
-def _lines_as_units(text: str):
+def _lines_as_units(text: str, skip: tuple[tuple[int, int], ...] = ()):
     """Paragraphs, with a single line break ending a unit when the line reads as complete (list items, titles,
-    lines ending in punctuation, short lines) and treated as a soft wrap (PDF text) otherwise."""
+    lines ending in punctuation, short lines) and treated as a soft wrap (PDF text) otherwise. A skipped line
+    (furniture, whole lines) is always a unit of its own, so skipping it never takes the text around it along."""
     unit_start = last_line = None
     prev_end = 0
+    prev_skipped = False
     for s, e in _paragraph_spans(text):
         e = s + len(text[s:e].rstrip())
+        skipped = _inside(s, skip)
         if unit_start is None:
             unit_start = s
         else:
             hard = (
-                text.count("\n", prev_end, s) >= 2
+                skipped
+                or prev_skipped
+                or text.count("\n", prev_end, s) >= 2
                 or _LIST_START.match(text[s:e])
                 or re.search(r"[。！？!?.:;：；”\"]\s*$", text[last_line:prev_end])
                 or prev_end - last_line < 50
@@ -131,26 +144,38 @@ def _lines_as_units(text: str):
             if hard:
                 yield unit_start, prev_end
                 unit_start = s
-        last_line, prev_end = s, e
+        last_line, prev_end, prev_skipped = s, e, skipped
     if unit_start is not None:
         yield unit_start, prev_end
 
 
 def _split_unit(text: str, start: int, end: int) -> list[Sentence]:
     out, pos = [], start
+    head_end = _section_head_end(text, pos, end)
     for m in _TERMINAL.finditer(text, start, end):
+        if m.start() < head_end:
+            continue  # the periods of "Sec. 2. Policy." at the sentence's start
         if m.group(0).startswith(".") and _ABBREV.search(text[max(start, m.start() - 8) : m.start()]):
             continue
         if m.group(0).startswith(".") and re.match(r"\s*[a-z(,;]", text[m.end() : m.end() + 3]):
             continue  # "Sec. 3. (a)" and mid-sentence periods continue the sentence
         out.append(Sentence(pos, m.end()))
         pos = _skip_space(text, m.end(), end)
+        head_end = _section_head_end(text, pos, end)
     if pos < end:
         out.append(Sentence(pos, end))
     result = []
     for sentence in out:
         result.extend(_split_long_zh(text, sentence))
     return [s for s in result if text[s.start : s.end].strip()]
+
+
+def _section_head_end(text: str, pos: int, end: int) -> int:
+    """End of the section number and heading ("Sec. 2. Policy.") opening a line at pos, or pos when there is none."""
+    if text[text.rfind("\n", 0, pos) + 1 : pos].strip():
+        return pos  # mid-line, "Sec. 3." is a reference, left to the usual rules
+    m = _SECTION_HEAD.match(text, pos, end)
+    return m.end() if m else pos
 
 
 def _split_long_zh(text: str, sentence: Sentence) -> list[Sentence]:
@@ -200,41 +225,36 @@ def analyze(doc: Document) -> Structure:
     for h in doc.headings:
         marks[h.start] = (h.label, True)
 
-    section = sub = item = ""
+    section = ""
+    numbering: list[tuple[int, str]] = []  # the open (level, token) under the section, outermost first
     paragraph = 0
     for start, end in _paragraph_spans(text):
-        if any(s <= start < e for s, e in doc.furniture):
+        if _inside(start, doc.furniture):
             continue
         paragraph += 1
         line = text[start:end]
         if start in marks:
-            section, sub, item = marks[start][0], "", ""
+            section, numbering = marks[start][0], []
             continue
         if m := _SECTION.match(line):
-            section, sub, item = f"Sec. {m.group(1)}", "", ""
+            section, numbering = f"Sec. {m.group(1)}", []
             marks[start] = (section, True)
             # "Sec. 3. Title. (a) For purposes..." opens subsection (a) on the same line
             if inner := re.search(r"\.\s+\(([a-z])\)\s", line[:200]):
-                sub = inner.group(1)
-                marks[start + inner.start() + 1] = (f"{section}({sub})", False)
+                numbering = [(_LETTER, inner.group(1))]
+                marks[start + inner.start() + 1] = (f"{section}({inner.group(1)})", False)
             continue
         if m := _ZH_ARTICLE.match(line):
-            section, sub, item = m.group(0), "", ""
+            section, numbering = m.group(0), []
             marks[start] = (section, True)
             continue
         if m := _PAREN.match(line):
-            token = m.group(1)
-            if _ROMAN.match(token) and sub and not (token == "i" and sub == "h") and not (token == "v" and sub == "u"):
-                item = token
-            elif token.isalpha() and token.islower() and len(token) == 1:
-                sub, item = token, ""
-            else:
-                item = token
-            label = (section or "") + (f"({sub})" if sub else "") + (f"({item})" if item else "")
-            marks[start] = (label or f"({token})", False)
+            level = _paren_level(m.group(1), numbering)
+            numbering = [n for n in numbering if n[0] < level] + [(level, m.group(1))]
+            marks[start] = (section + "".join(f"({token})" for _, token in numbering), False)
             continue
         if _is_title_line(text, start, end):
-            section, sub, item = line.strip(), "", ""
+            section, numbering = line.strip(), []
             marks[start] = (section[:80], True)
             continue
         if not section:
@@ -243,9 +263,32 @@ def analyze(doc: Document) -> Structure:
     return Structure(
         tuple(starts),
         tuple(marks[s][0] for s in starts),
-        frozenset(s for s in starts if marks[s][1]),
+        # Furniture bounds chunks too: no chunk runs across a running header or page number into the next page.
+        frozenset(s for s in starts if marks[s][1]) | {s for s, _ in doc.furniture},
         doc.pages,
     )
+
+
+# US legislative nesting: (a) subsection → (1) paragraph → (A) subparagraph → (i) clause.
+_LETTER, _NUMBER, _CAPITAL, _CLAUSE = range(4)
+
+
+def _paren_level(token: str, numbering: list[tuple[int, str]]) -> int:
+    """The nesting level of "(token)". "(i)", "(v)", "(x)" are letters only when they follow the open letter
+    ("(h)" then "(i)"); otherwise they are roman clauses, also directly under a section with no "(a)" above."""
+    if token.isdigit():
+        return _NUMBER
+    if token.isupper():
+        return _CAPITAL
+    if _ROMAN.match(token):
+        letter = next((t for level, t in numbering if level == _LETTER), "")
+        if not (len(token) == 1 and len(letter) == 1 and ord(token) == ord(letter) + 1):
+            return _CLAUSE
+    return _LETTER
+
+
+def _inside(offset: int, spans) -> bool:
+    return any(s <= offset < e for s, e in spans)
 
 
 def _paragraph_spans(text: str):
@@ -256,13 +299,16 @@ def _paragraph_spans(text: str):
 
 
 def _is_title_line(text: str, start: int, end: int) -> bool:
-    """A short standalone line with no sentence-ending punctuation, followed by a longer paragraph."""
+    """A short standalone line with no sentence-ending punctuation, followed by a longer paragraph of body text: one
+    that ends a sentence or is too long for a title (a short line before another short line is a caption or a
+    signature, not a title)."""
     line = text[start:end].strip()
-    if not line or len(line) > 40 or re.search(r"[.。:：;；,，]$", line):
+    if not line or len(line) > TITLE_MAX or re.search(r"[.。:：;；,，]$", line):
         return False
     before = text[max(0, start - 2) : start]
     after = text[end : end + 2]
     if start and before != "\n\n" or after != "\n\n":
         return False
     nxt = re.match(r"\s*([^\n]+)", text[end:])
-    return bool(nxt) and len(nxt.group(1)) > 2 * len(line)
+    body = nxt.group(1).strip() if nxt else ""
+    return len(body) > len(line) and (len(body) > TITLE_MAX or bool(_SENTENCE_END.search(body)))

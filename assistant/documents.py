@@ -12,6 +12,7 @@ import io
 import re
 import unicodedata
 import zipfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import DocumentError
@@ -78,7 +79,8 @@ def load(path: Path, corpus_dir: Path, max_bytes: int) -> Document:
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise DocumentError(rel, f"file is {_human(size)}, over the {_human(max_bytes)} limit")
+            shown, limit = _sizes_apart(size, max_bytes)
+            raise DocumentError(rel, f"file is {shown}, over the {limit} limit")
         data = path.read_bytes()
     except OSError as exc:
         raise DocumentError(rel, f"cannot read file ({exc.strerror or exc})") from None
@@ -99,7 +101,7 @@ def load(path: Path, corpus_dir: Path, max_bytes: int) -> Document:
         path=rel,
         text=text,
         content_hash=hashlib.sha256(data).hexdigest(),
-        title=(parsed.get("title") or _first_line(text) or path.stem)[:300],
+        title=(parsed.get("title") or _first_line(_without(text, furniture)) or path.stem)[:300],
         language=detect_language(_without(text, furniture)),
         format=fmt,
         date=_find_date(parsed.get("date") or "") or _find_date(text[:600]),
@@ -111,8 +113,18 @@ def load(path: Path, corpus_dir: Path, max_bytes: int) -> Document:
     )
 
 
-def _human(size: float) -> str:
-    return f"{size / 1e3:.0f} kB" if size < 1e6 else f"{size / 1e6:.1f} MB"
+def _human(size: float, digits: int = 0) -> str:
+    return f"{size / 1e3:.{digits}f} kB" if size < 1e6 else f"{size / 1e6:.{digits + 1}f} MB"
+
+
+def _sizes_apart(size: int, limit: int) -> tuple[str, str]:
+    """The file size and the limit, with more decimals where rounding would print them equal ("20.04 MB" over the
+    "20.00 MB" limit, not "20.0 MB" over "20.0 MB")."""
+    for digits in range(6):  # by 3 more decimals kB show bytes, by 5 MB do
+        shown = _human(size, digits), _human(limit, digits)
+        if shown[0] != shown[1]:
+            break
+    return shown
 
 
 def content_hash(path: Path) -> str:
@@ -177,7 +189,7 @@ def decode_text(data: bytes) -> str:
         data = data[3:]
     elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
-            return data.decode("utf-16")
+            return _check_text(data.decode("utf-16"))
         except UnicodeDecodeError:
             raise DocumentError("", "invalid UTF-16 text") from None
     if b"\x00" in data[:8192]:
@@ -259,6 +271,8 @@ def _load_html(data: bytes) -> dict:
         if isinstance(tag, Tag) and tag.attrs is not None and (
             tag.name in _DROP_TAGS or str(tag.get("role", "")).lower() in _DROP_ROLES
         ):
+            if tag.name == "header" and tag.find_parent(["article", "main"]):
+                continue  # the article's own header (headline, byline), not the site banner
             tag.decompose()
     root = soup.find("main") or soup.find("article") or soup.find(attrs={"role": "main"}) or soup.body or soup
 
@@ -307,6 +321,11 @@ def _load_html(data: bytes) -> dict:
 
 # --- PDF ---
 
+# Titles that PDF producers write when the author set none ("untitled", "Microsoft Word - memo.docx"): the first line
+# of the text names the document better.
+_PLACEHOLDER_TITLE = re.compile(r"untitled\b.*|microsoft \w+ - .*|document\d*|[\w -]+\.(?:docx?|pdf|txt)",
+                                re.IGNORECASE)
+
 
 def _load_pdf(data: bytes) -> dict:
     from pypdf import PdfReader
@@ -331,6 +350,7 @@ def _load_pdf(data: bytes) -> dict:
         text += page
     info = reader.metadata or {}
     title = str(info.get("/Title") or "").strip()
+    title = "" if _PLACEHOLDER_TITLE.fullmatch(title) else title
     date = str(info.get("/CreationDate") or "")
     date = f"{date[2:6]}-{date[6:8]}-{date[8:10]}" if re.match(r"D:\d{8}", date) else ""
     return {"text": text, "title": title, "date": date, "pages": starts, "furniture": _pdf_furniture(text, starts)}
@@ -359,6 +379,8 @@ def _pdf_furniture(text: str, starts: list[int]) -> list[tuple[int, int]]:
 
 
 # --- Word ---
+
+_DOCX_TEMPLATE_CREATED = datetime(2013, 12, 23, 23, 15, tzinfo=timezone.utc)  # python-docx's default.docx
 
 
 def _load_docx(data: bytes) -> dict:
@@ -396,10 +418,15 @@ def _load_docx(data: bytes) -> dict:
             headings.append(Heading(pos, pos + len(block), level, block[:120]))
         parts.append(block)
         pos += len(block)
+    text = "".join(parts)
     props = word.core_properties
-    date = props.created.date().isoformat() if props.created else ""
-    return {"text": "".join(parts), "title": props.title or title, "date": date, "headings": headings,
-            "issuer": props.author or ""}
+    # A file made from python-docx's blank template keeps the template's creation time and author unless they were
+    # set: neither says anything about the document. A date written in the text wins over the file's creation time.
+    template = props.created == _DOCX_TEMPLATE_CREATED
+    created = props.created.date().isoformat() if props.created and not template else ""
+    author = "" if props.author == "python-docx" else props.author or ""
+    return {"text": text, "title": props.title or title, "date": _find_date(text[:600]) or created,
+            "headings": headings, "issuer": author}
 
 
 _LOADERS = {"markdown": _load_markdown, "text": _load_text, "html": _load_html, "pdf": _load_pdf, "docx": _load_docx}

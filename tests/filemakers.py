@@ -155,7 +155,7 @@ def make_docx(
     """A Word file: `title` in the Title style, then the paragraphs; headings[i] = (level, text) puts a
     "Heading <level>" paragraph before paragraphs[i]; `table` (rows of cells) goes after paragraphs[table_after]
     (default: at the end). Core properties title/author/created are set only when given (python-docx's template
-    otherwise carries a 2013 creation date)."""
+    otherwise carries a 2013 creation date and the author "python-docx")."""
     import docx
 
     document = docx.Document()
@@ -172,8 +172,10 @@ def make_docx(
     if table is not None and (table_after is None or table_after >= len(paragraphs)):
         _add_table(document, table)
     props = document.core_properties
-    props.title = core_title or ""
-    props.author = author or ""
+    if core_title is not None:
+        props.title = core_title
+    if author is not None:
+        props.author = author
     if created is not None:
         props.created = created
     document.save(str(path))
