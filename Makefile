@@ -7,7 +7,7 @@ export ANONYMIZED_TELEMETRY := False
 export HF_HUB_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup run test index status bench-index clean
+.PHONY: setup run test index status bench-index bench-quality clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,9 @@ status: setup
 
 bench-index: setup
 	$(BIN)/python -m benchmarks.bench_index
+
+bench-quality: setup
+	$(BIN)/python -m benchmarks.bench_quality
 
 clean:
 	rm -rf index/chroma index/keywords

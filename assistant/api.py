@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
 from .errors import IndexMismatchError, QueryError
 from .settings import Settings
-from .types import Answer, Passage
+from .types import Answer, IndexStatus, Passage, SyncReport
 
 MAX_QUESTION_CHARS = 2000  # longer input is cut: nothing a question needs lies beyond it
 
@@ -17,6 +19,7 @@ class Assistant:
         self.store = store
         self.retriever = retriever
         self.embedder = embedder
+        self._sync_lock = threading.Lock()  # one sync at a time; questions are never blocked by it
 
     @classmethod
     def open(cls, settings: Settings | None = None) -> "Assistant":
@@ -47,14 +50,44 @@ class Assistant:
 
         question = _clean(question)
         resolved = resolve(question, history or [])
-        scored = self.retriever.search(resolved, k=max(k, 5), filters=filters)
-        return compose(question, resolved, scored[:k], self.document_text, self.retriever)
+        retriever = self.retriever  # one index for the whole answer, even if a sync swaps it meanwhile
+        scored = retriever.search(resolved, k=max(k, 5), filters=filters)
+        return compose(question, resolved, scored[:k], retriever.store.document_text, retriever)
 
     def document_text(self, doc_id: str) -> str | None:
-        return self.store.document_text(doc_id)
+        return self.retriever.store.document_text(doc_id)
 
     def documents(self) -> list[dict]:
-        return [{"doc_id": doc_id, **meta} for doc_id, meta in sorted(self.store.documents().items())]
+        """Every indexed document's metadata (title, date, issuer, language, chunks, path...)."""
+        return [{"doc_id": doc_id, **{k: v for k, v in meta.items() if k != "structure"}}
+                for doc_id, meta in sorted(self.store.documents().items())]
+
+    def status(self) -> IndexStatus:
+        from .indexer import status
+
+        return status(self.settings)
+
+    def sync(self, full: bool = False) -> SyncReport:
+        """Bring the index in line with the corpus (one sync at a time), then serve from the new index. Questions
+        asked meanwhile are answered from the index as it was."""
+        from .indexer import sync
+
+        with self._sync_lock:
+            report = sync(self.settings, full=full, progress=False, embedder=self.embedder)
+            self.refresh()
+        return report
+
+    def refresh(self) -> bool:
+        """Reopen the index if another process (or a sync) changed it; True when it did."""
+        from .retrieval import Retriever
+        from .store import Store
+
+        store = Store.open(self.settings)
+        if store.manifest.get("sync_id") == self.store.manifest.get("sync_id"):
+            return False
+        retriever = Retriever.open(self.settings, store, self.embedder)
+        self.store, self.retriever = store, retriever  # swapped together: a question sees one index or the other
+        return True
 
 
 def _clean(text: str) -> str:

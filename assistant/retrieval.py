@@ -130,6 +130,8 @@ class Retriever:
         spans: dict[str, list[tuple[int, int, float]]] = {i: [] for i in ids}
         for meta, score, cosine in zip(sent_metas, sentence_scores, similarity):
             chunk = meta["chunk_id"]
+            if chunk not in spans:
+                continue
             spans[chunk].append((meta["start"], meta["end"], float(score)))
             if score > best.get(chunk, -np.inf):
                 best[chunk], best_raw[chunk] = float(score), float(cosine)
@@ -161,7 +163,8 @@ class Retriever:
             if id_ in self._metas and _matches(self._metas[id_], where):
                 found.add(id_)
                 added += 1
-        return sorted(found)
+        # A sync running in another process may have added chunks after this retriever's snapshot: skip them.
+        return sorted(i for i in found if i in self._metas and i in self._texts)
 
     def _sentence_scores(self, query: str, vector: np.ndarray, metas: list[dict], vectors: np.ndarray):
         """Each sentence's score (per model, its cosine standardized for the (question, sentence) language pair,
