@@ -45,8 +45,8 @@ class _Candidate:
 def compose(question: str, resolved: str, passages: list[Scored], document_text, retriever) -> Answer:
     """The answer to `question` (searched as `resolved`) from ranked passages."""
     shown = tuple(to_passage(p) for p in passages)
-    chosen = select_sentences(resolved, passages, retriever)
-    citations = verified_citations(chosen, document_text)
+    chosen = select_sentences(resolved, passages, retriever, focus=question if resolved != question else "")
+    citations = verified_citations(chosen, document_text, retriever.locate)
     reason = abstain(resolved, citations, chosen, retriever) if citations else "no passage matches the question"
     if reason:
         return Answer(question, not_found_message(question), False, (), shown, resolved)
@@ -54,8 +54,11 @@ def compose(question: str, resolved: str, passages: list[Scored], document_text,
     return Answer(question, text, True, tuple(citations), shown, resolved)
 
 
-def select_sentences(query: str, passages: list[Scored], retriever) -> list[_Candidate]:
+def select_sentences(query: str, passages: list[Scored], retriever, focus: str = "") -> list[_Candidate]:
+    """The best sentences of the passages for the query. With a `focus` (a follow-up's own words: "and what about
+    North Carolina?"), sentences that mention it are preferred whenever there are any."""
     weights = _keyword_weights(query, retriever)
+    focus_weights = _keyword_weights(focus, retriever)
     slot = asked_slot(query)
     candidates = []
     for rank, passage in enumerate(passages):
@@ -67,6 +70,9 @@ def select_sentences(query: str, passages: list[Scored], retriever) -> list[_Can
                      + (SLOT_WEIGHT if slot and slot[1].search(sentence) else 0.0))
             candidates.append(_Candidate(passage.meta["doc_id"], start, end, score, passage.best_sentence, passage,
                                          ((start, end, sentence),)))
+    if focus_weights:
+        on_focus = [c for c in candidates if _coverage(focus_weights, c.text) > 0]
+        candidates = on_focus or candidates
     if not candidates:
         return []
     candidates.sort(key=lambda c: -c.score)
@@ -100,7 +106,7 @@ def _merge_neighbours(chosen: list[_Candidate]) -> list[_Candidate]:
     return merged
 
 
-def verified_citations(chosen: list[_Candidate], document_text) -> list[Citation]:
+def verified_citations(chosen: list[_Candidate], document_text, locate=None) -> list[Citation]:
     """Citations whose every sentence, as retrieved, is exactly the source document's text at its span; a quote
     that cannot be checked is dropped, never shown."""
     citations: list[Citation] = []
@@ -115,7 +121,8 @@ def verified_citations(chosen: list[_Candidate], document_text) -> list[Citation
         if not quote.strip() or not _only_space_between(source, c.parts):
             continue
         meta = c.passage.meta
-        citations.append(Citation(len(citations) + 1, c.doc_id, meta["path"], meta["title"], meta["locator"], quote,
+        locator = locate(c.doc_id, c.start, meta["locator"]) if locate else meta["locator"]
+        citations.append(Citation(len(citations) + 1, c.doc_id, meta["path"], meta["title"], locator, quote,
                                   c.start, c.end, round(c.score, 4)))
     return citations
 
@@ -204,7 +211,7 @@ _COMMON_CAPS = frozenset(
 def unknown_names(query: str, retriever) -> list[str]:
     """Names in the question (capitalized words after the first; Chinese proper nouns) that no indexed document
     mentions, neither as written nor, via the multilingual model, rendered in the other script."""
-    from .names import TRANSLATION_THRESHOLD, extract_names, name_vectors_of
+    from .lexicon import TRANSLATION_THRESHOLD, extract_names, word_embedder
 
     names = []
     # Latin names only: Chinese part-of-speech tags call too many common words names (白宫, 顾问) to judge by them.
@@ -216,9 +223,9 @@ def unknown_names(query: str, retriever) -> list[str]:
         tokens = [t for w in words for t in tokenize(w)]
         if not tokens or all(retriever.keywords.known(t) for t in tokens):
             continue
-        if retriever.names is not None:
-            vector = name_vectors_of(retriever.embedder)([name])[0]
-            if retriever.names.closest(vector)[1] >= TRANSLATION_THRESHOLD:
+        if retriever.lexicon is not None:
+            vector = word_embedder(retriever.embedder)([name])[0]
+            if retriever.lexicon.closest_name(vector)[1] >= TRANSLATION_THRESHOLD:
                 continue
         names.append(name)
     return names
@@ -228,8 +235,12 @@ def unknown_names(query: str, retriever) -> list[str]:
 
 
 def _keyword_weights(query: str, retriever) -> dict[str, float]:
-    """Question tokens weighted by rarity in the index (rarer words say more about what is asked)."""
-    tokens = set(tokenize(query))
+    """Question tokens, with their renderings in the other language, weighted by rarity in the index (rarer words
+    say more about what is asked)."""
+    if not query:
+        return {}
+    expanded = retriever.keyword_query(query) if hasattr(retriever, "keyword_query") else query
+    tokens = set(tokenize(expanded))
     n = max(len(retriever.keywords.ids), 1)
     return {t: math.log(1 + n / (1 + retriever.keywords.document_frequency(t))) for t in tokens}
 

@@ -52,6 +52,11 @@ class Embedder:
         weight × that model's cosine."""
         return [(self.name, slice(0, self.dim), 1.0)]
 
+    @property
+    def first(self) -> "Embedder":
+        """The first model alone (for word-level lookups, where one model is enough)."""
+        return self
+
 
 class UseEmbedder(Embedder):
     name = "use-multilingual-v3"
@@ -122,6 +127,10 @@ class FusedEmbedder(Embedder):
         self._parts = [(e, np.sqrt(w / total)) for e, w in parts]
         self.name = "+".join(f"{e.name}*{w / total:.2f}" for e, w in parts)
         self.dim = sum(e.dim for e, _ in parts)
+
+    @property
+    def first(self) -> Embedder:
+        return self._parts[0][0]
 
     @property
     def parts(self) -> list[tuple[str, slice, float]]:

@@ -25,7 +25,7 @@ from . import documents as docs
 from .chunking import chunk_document
 from .errors import DocumentError, IndexMismatchError
 from .keywords import keyword_index
-from .names import name_index
+from .lexicon import lexicon
 from .settings import Settings
 from .store import Store
 from .textnorm import script_language
@@ -131,7 +131,7 @@ def sync(settings: Settings, full: bool = False, progress: bool | None = None, e
     store.activate(last_sync=time.strftime("%Y-%m-%dT%H:%M:%S%z"), sync_id=uuid.uuid4().hex,
                    **({"calibration": calibration} if calibration is not None else {}))
     keyword_index(settings, store)  # derived indexes rebuilt now, so the first question does not pay for them
-    name_index(settings, store, embedder)
+    lexicon(settings, store, embedder)
     return SyncReport(
         added=added,
         updated=sorted(p.doc.id for p in pending if not p.is_new),

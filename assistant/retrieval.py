@@ -9,12 +9,14 @@ figures inside Chinese text that match English documents.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
 
 import numpy as np
 
+from .chunking import Structure
 from .errors import QueryError
 from .keywords import KeywordIndex, keyword_index, tokenize
 from .store import Store
@@ -32,7 +34,7 @@ class Weights:
     sentence: float = 1.0  # the chunk's best sentence
     title: float = 0.6  # the document title's similarity to the question
     title_words: float = 0.5  # the question's rare words found in the title, issuer, date or file name
-    keywords: float = 0.0  # BM25 on the chunk (its candidates still join the pool)
+    keywords: float = 0.4  # BM25 on the chunk, with the question's words also rendered in the other language
     candidates: int = 40  # per search, before fusion
 
 
@@ -88,16 +90,17 @@ def _matches(meta: dict, where: dict | None) -> bool:
 
 
 class Retriever:
-    def __init__(self, store: Store, keywords: KeywordIndex, embedder, weights: Weights = Weights(), names=None):
+    def __init__(self, store: Store, keywords: KeywordIndex, embedder, weights: Weights = Weights(), lexicon=None):
         self.store = store
         self.keywords = keywords
-        self.names = names  # NameIndex: the corpus's proper nouns, for abstention
+        self.lexicon = lexicon  # the corpus's words in both languages (cross-language keywords, names)
         self.embedder = embedder
         self.weights = weights
         self._metas = store.chunk_metas()
         self._texts = dict(zip(*store.all_chunks()[:2]))
         self._calibration = store.manifest.get("calibration", {})
         documents = store.documents()
+        self._structures = {d: meta.get("structure") for d, meta in documents.items()}
         self._doc_ids = sorted(documents)
         vectors = store.title_vectors()
         self._titles = np.stack([vectors[d] for d in self._doc_ids]) if self._doc_ids else np.zeros((0, embedder.dim))
@@ -110,16 +113,17 @@ class Retriever:
 
     @classmethod
     def open(cls, settings, store: Store, embedder, weights: Weights = Weights()) -> "Retriever":
-        from .names import name_index
+        from .lexicon import lexicon
 
-        return cls(store, keyword_index(settings, store), embedder, weights, name_index(settings, store, embedder))
+        return cls(store, keyword_index(settings, store), embedder, weights, lexicon(settings, store, embedder))
 
     def search(self, query: str, k: int = 10, filters: dict | None = None) -> list[Scored]:
         where = build_where(filters)
         if not self._metas:
             return []
         vector = self.embedder.embed_query(query)
-        ids = self._candidates(query, vector, where)
+        keyword_scores = self.keywords.scores(self.keyword_query(query))
+        ids = self._candidates(vector, keyword_scores, where)
         if not ids:
             return []
         w = self.weights
@@ -137,24 +141,39 @@ class Retriever:
                 best[chunk], best_raw[chunk] = float(score), float(cosine)
         floor = min(best.values(), default=0.0)
         title_sim, title_words = self._title_signals(query, vector)
-        kw = dict(zip(self.keywords.ids, self.keywords.scores(query))) if w.keywords else {}
+        kw = dict(zip(self.keywords.ids, keyword_scores))
         features = np.array([
             [best.get(i, floor), title_sim[self._doc_pos[self._metas[i]["doc_id"]]],
              title_words[self._doc_pos[self._metas[i]["doc_id"]]], kw.get(i, 0.0)]
             for i in ids
         ])
-        fused = _zscore(features) @ np.array([w.sentence, w.title, w.title_words, w.keywords])
+        fused = fuse(features, [w.sentence, w.title, w.title_words, w.keywords])
         order = np.argsort(-fused)[:k]
         return [Scored(ids[j], float(fused[j]), self._metas[ids[j]], self._texts[ids[j]],
                        best_raw.get(ids[j], 0.0), tuple(sorted(spans[ids[j]])))
                 for j in order]
 
-    def _candidates(self, query: str, vector: np.ndarray, where: dict | None) -> list[str]:
+    def locate(self, doc_id: str, offset: int, fallback: str = "") -> str:
+        """The locator ("Sec. 3(b)", a heading, "p. 4", "¶ 7") of an offset in a document."""
+        structure = self._structures.get(doc_id)
+        if isinstance(structure, str):
+            structure = self._structures[doc_id] = Structure.from_json(json.loads(structure))
+        return (structure.locate(offset) if structure is not None else "") or fallback
+
+    def keyword_query(self, query: str) -> str:
+        """The question plus its words' closest corpus words in the other language."""
+        if self.lexicon is None:
+            return query
+        from .lexicon import content_words, word_embedder
+
+        words = list(dict.fromkeys(content_words(query)))
+        return " ".join([query, *self.lexicon.translations(words, word_embedder(self.embedder))])
+
+    def _candidates(self, vector: np.ndarray, bm25: np.ndarray, where: dict | None) -> list[str]:
         """Chunks found by their sentences' vectors, by their own vectors, and by keywords."""
         n = self.weights.candidates
         found: set[str] = {hit.meta["chunk_id"] for hit in self.store.query_sentences(vector, n * 3, where)}
         found.update(hit.id for hit in self.store.query(vector, n, where))
-        bm25 = self.keywords.scores(query)
         added = 0
         for i in np.argsort(-bm25)[: n * 3]:
             if bm25[i] <= 0 or added >= n:
@@ -167,14 +186,21 @@ class Retriever:
         return sorted(i for i in found if i in self._metas and i in self._texts)
 
     def _sentence_scores(self, query: str, vector: np.ndarray, metas: list[dict], vectors: np.ndarray):
-        """Each sentence's score (per model, its cosine standardized for the (question, sentence) language pair,
-        then z-scored over the candidates and weighted; too-short sentences score lowest), and its calibrated
-        similarity under the first model (comparable across questions, for abstention)."""
+        """Each sentence's score, and its calibrated similarity under the first model (comparable across
+        questions, for abstention); too-short sentences score lowest."""
         if not metas:
             return np.zeros(0), np.zeros(0)
-        qlang = script_language(query)
         langs = np.array([m.get("lang", "en") for m in metas])
-        total = np.zeros(len(metas))
+        total, first = self._calibrated(query, vector, vectors, langs)
+        short = np.array([m["end"] - m["start"] < MIN_SENTENCE_CHARS for m in metas])
+        return np.where(short, total.min(), total), np.where(short, first.min(), first)
+
+    def _calibrated(self, query: str, vector: np.ndarray, vectors: np.ndarray, langs: np.ndarray):
+        """Per model, each cosine standardized for its (question language, text language) pair, which removes
+        the models' preference for the question's own language; then z-scored over these texts and weighted.
+        Returns the fused scores and the first model's calibrated cosines."""
+        qlang = script_language(query)
+        total = np.zeros(len(vectors))
         calibrated = []
         for (name, part, weight), model_weight in zip(self.embedder.parts, self.weights.models):
             cosine = (vectors[:, part] @ vector[part]) / weight
@@ -185,8 +211,7 @@ class Retriever:
                 cosine[mask] = (cosine[mask] - mean) / std
             calibrated.append(cosine)
             total += model_weight * _zscore(cosine[:, None])[:, 0]
-        short = np.array([m["end"] - m["start"] < MIN_SENTENCE_CHARS for m in metas])
-        return np.where(short, total.min(), total), np.where(short, calibrated[0].min(), calibrated[0])
+        return total, calibrated[0]
 
     def _title_signals(self, query: str, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per document: its title's cosine with the question, and the rarity-weighted share of the question's
@@ -203,6 +228,12 @@ class Retriever:
 def _describe(doc_id: str, meta: dict) -> str:
     name = doc_id.rsplit("/", 1)[-1].rsplit(".", 1)[0].replace("_", " ")
     return f"{meta.get('title', '')} {meta.get('issuer', '')} {meta.get('date', '')} {name}"
+
+
+def fuse(features: np.ndarray, weights) -> np.ndarray:
+    """Weighted sum of the signals after standardizing each over the candidates (rows: candidates, columns:
+    signals): a signal's scale never decides on its own, its spread among this question's candidates does."""
+    return _zscore(np.asarray(features, dtype=float)) @ np.asarray(weights, dtype=float)
 
 
 def _zscore(features: np.ndarray) -> np.ndarray:
