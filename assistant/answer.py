@@ -89,17 +89,49 @@ def select_sentences(query: str, passages: list[Scored], retriever, focus: str =
             continue  # near-duplicate wording from another document
         chosen.append(c)
         seen_tokens.append(tokens)
-    return _merge_neighbours(chosen)
+    return _merge_neighbours([_with_list(c) for c in chosen])
+
+
+_LIST_ITEM = re.compile(r"\s*(?:\((?:[a-z]{1,4}|\d{1,2}|[A-Z])\)|[-*•·]|\d{1,2}[.)]|[一二三四五六七八九十]+、)\s")
+MAX_LIST_CHARS = 900
+
+
+def _with_list(c: _Candidate) -> _Candidate:
+    """A lead-in ending in a colon ("the term 'alternative assets' means:") says nothing without the list that
+    follows it: the quote takes the list items after it, as far as they go (within MAX_LIST_CHARS)."""
+    if not c.text.rstrip().endswith((":", "：")):
+        return c
+    base = c.passage.meta["start"]
+    parts = list(c.parts)
+    for start, end, _ in c.passage.sentences:
+        if start < c.end or end - c.start > MAX_LIST_CHARS:
+            continue
+        text = c.passage.text[start - base : end - base]
+        if start != _next_start(c.passage.text, base, parts[-1][1]) or not _LIST_ITEM.match(text):
+            break
+        parts.append((start, end, text))
+    if len(parts) == len(c.parts):
+        return c
+    return _Candidate(c.doc_id, c.start, parts[-1][1], c.score, c.similarity, c.passage, tuple(parts))
+
+
+def _next_start(text: str, base: int, offset: int) -> int:
+    """The offset of the first non-space character at or after `offset`."""
+    i = offset - base
+    while i < len(text) and text[i].isspace():
+        i += 1
+    return base + i
 
 
 def _merge_neighbours(chosen: list[_Candidate]) -> list[_Candidate]:
-    """Sentences next to each other in one document become one quote, kept at the better one's rank."""
+    """Sentences next to each other (or overlapping) in one document become one quote, kept at the better one's
+    rank."""
     merged: list[_Candidate] = []
     for c in chosen:
         for i, m in enumerate(merged):
-            if m.doc_id == c.doc_id and (0 <= c.start - m.end <= 2 or 0 <= m.start - c.end <= 2):
+            if m.doc_id == c.doc_id and c.start <= m.end + 2 and m.start <= c.end + 2:  # adjacent or overlapping
                 merged[i] = _Candidate(m.doc_id, min(m.start, c.start), max(m.end, c.end), m.score, m.similarity,
-                                       m.passage, tuple(sorted(m.parts + c.parts)))
+                                       m.passage, tuple(sorted(set(m.parts + c.parts))))
                 break
         else:
             merged.append(c)
