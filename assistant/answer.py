@@ -23,6 +23,7 @@ MARGIN = 3.0  # keep sentences scoring within this of the best one (scores are s
 COVERAGE_WEIGHT = 2.0  # share of the question's rare words in the sentence
 SLOT_WEIGHT = 1.0  # the sentence holds the kind of fact asked for (an amount, a date...)
 RANK_PENALTY = 0.5  # per rank of the passage the sentence comes from
+SUPPORT_SHARE = 0.5  # a further quote holds at least this share of the best quote's question words
 MIN_SIMILARITY = 2.0  # best sentence's calibrated similarity (deviations above a generic question's) below this:
 # nothing in the documents is about the question
 
@@ -82,6 +83,8 @@ def select_sentences(query: str, passages: list[Scored], retriever, focus: str =
     for c in candidates:
         if len(chosen) == MAX_SENTENCES or c.score < best - MARGIN:
             break
+        if chosen and _coverage(weights, c.text) < SUPPORT_SHARE * _coverage(weights, chosen[0].text):
+            continue  # a further quote must share the question's words about as well as the best one does
         if any(c.doc_id == o.doc_id and c.start < o.end and o.start < c.end for o in chosen):
             continue  # the same sentence reached through an overlapping chunk
         tokens = set(tokenize(c.text))
