@@ -7,9 +7,9 @@ export ANONYMIZED_TELEMETRY := False
 export HF_HUB_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup run test index status bench-index bench-quality clean
+.PHONY: setup browser-deps run test index status bench-index bench-quality clean
 
-setup: $(STAMP)
+setup: $(STAMP) browser-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,9 +18,33 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# Debian's chromium and CJK fonts for the browser tests (Chinese renders as boxes without the fonts). Skipped when
+# present; without apt-get (or root or sudo) it only warns, and the browser tests skip saying why.
+BROWSER_PKGS := chromium fonts-noto-cjk
+CHROMIUM     ?= /usr/bin/chromium
+APT_GET      ?= apt-get
+browser-deps:
+	@missing=""; \
+	test -x $(CHROMIUM) || missing=" chromium"; \
+	ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	sudo=""; if [ "$$(id -u)" != 0 ]; then sudo="sudo -n"; fi; \
+	if ! command -v $(APT_GET) >/dev/null 2>&1; then \
+		echo "warning: apt-get not found: install$$missing yourself, or the browser tests skip (no $(CHROMIUM))"; \
+	elif [ -n "$$sudo" ] && ! command -v sudo >/dev/null 2>&1; then \
+		echo "warning: not root and no sudo: install$$missing yourself, or the browser tests skip"; \
+	else \
+		echo "installing$$missing (Debian packages, for the browser tests)"; \
+		( $$sudo env DEBIAN_FRONTEND=noninteractive $(APT_GET) update -qq && \
+		  $$sudo env DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq --no-install-recommends \
+		  $(BROWSER_PKGS) >/dev/null ) \
+		|| echo "warning: apt-get could not install $(BROWSER_PKGS): the browser tests will skip"; \
+	fi
+
+# Builds the index of ./corpus on first run (then only catches up with changes) and serves the chat page;
+# files added to, changed in or deleted from ./corpus while it runs are indexed as they come.
 run: setup
-	$(BIN)/assistant index
-	$(BIN)/assistant status
+	$(BIN)/assistant serve --watch
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -67,7 +67,8 @@ def select_sentences(query: str, passages: list[Scored], retriever, focus: str =
             sentence = passage.text[start - passage.meta["start"] : end - passage.meta["start"]]
             if end - start < MIN_SENTENCE_CHARS:
                 continue
-            score = (fused + COVERAGE_WEIGHT * _coverage(weights, sentence) - RANK_PENALTY * rank
+            words = _coverage(weights, sentence) + _coverage(focus_weights, sentence)
+            score = (fused + COVERAGE_WEIGHT * words - RANK_PENALTY * rank
                      + (SLOT_WEIGHT if slot and slot[1].search(sentence) else 0.0))
             candidates.append(_Candidate(passage.meta["doc_id"], start, end, score, passage.best_sentence, passage,
                                          ((start, end, sentence),)))
@@ -83,7 +84,8 @@ def select_sentences(query: str, passages: list[Scored], retriever, focus: str =
     for c in candidates:
         if len(chosen) == MAX_SENTENCES or c.score < best - MARGIN:
             break
-        if chosen and _coverage(weights, c.text) < SUPPORT_SHARE * _coverage(weights, chosen[0].text):
+        support = focus_weights or weights
+        if chosen and _coverage(support, c.text) < SUPPORT_SHARE * _coverage(support, chosen[0].text):
             continue  # a further quote must share the question's words about as well as the best one does
         if any(c.doc_id == o.doc_id and c.start < o.end and o.start < c.end for o in chosen):
             continue  # the same sentence reached through an overlapping chunk

@@ -247,6 +247,64 @@ def evaluate(ctx, qa_file, k, index_dir, as_json):
         click.echo(format_report(result))
 
 
+@main.command()
+@_corpus_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0 opens it to the network).")
+@click.option("--port", default=7860, show_default=True, type=int, help="Port to listen on.")
+@click.option("--watch", is_flag=True, help="Sync the index whenever files in the corpus folder change.")
+@click.option("--settle", default=1.0, show_default=True, type=float,
+              help="With --watch: seconds without changes before a sync starts.")
+@click.pass_context
+def serve(ctx, corpus_dir, index_dir, host, port, watch, settle):
+    """Serve the chat page at / and the JSON API under /api/ (OpenAPI at /docs).
+
+    Builds the index first if there is none. Uploads and POST /api/index need an admin token: set
+    ASSISTANT_ADMIN_TOKEN to enable them (they are off without it).
+
+    \b
+    Example usage:
+      assistant serve                      # http://127.0.0.1:7860/
+      assistant serve --watch              # new, changed and deleted files are indexed as they come
+      ASSISTANT_ADMIN_TOKEN=s3cret assistant serve --port 8000
+    """
+    for key, value in (("GRADIO_ANALYTICS_ENABLED", "False"), ("HF_HUB_OFFLINE", "1")):
+        os.environ.setdefault(key, value)
+    from .api import Assistant
+    from .indexer import sync
+    from .store import Store
+
+    settings = _settings(ctx, corpus_dir=corpus_dir, index_dir=index_dir)
+    try:
+        if Store.open_or_none(settings) is None:
+            click.echo(f"No index yet: building it from {settings.corpus_dir} ...", err=True)
+            report = sync(settings)
+            click.echo(f"Indexed {len(report.added)} documents ({report.chunks_total} chunks).", err=True)
+            for failure in report.failed:
+                click.echo(f"  failed: {failure.path}: {failure.error}", err=True)
+        assistant = Assistant.open(settings)
+        if watch:  # changes made while the server was down
+            report = assistant.sync()
+            if report.added or report.updated or report.removed:
+                click.echo(f"Caught up: {len(report.added)} added, {len(report.updated)} updated, "
+                           f"{len(report.removed)} removed.", err=True)
+    except AssistantError as exc:
+        _fail(exc)
+    from .server import Server, create_app
+
+    app = create_app(assistant, settings, watch=watch, settle=settle)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"Serving on http://{shown}:{port}/  (API under /api/, docs at /docs; Ctrl-C stops)")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"Warning: listening on {host}, reachable from other machines.", err=True)
+    if not os.environ.get("ASSISTANT_ADMIN_TOKEN"):
+        click.echo("Uploads are off (set ASSISTANT_ADMIN_TOKEN to enable them).", err=True)
+    try:
+        Server(app, host=host, port=port).run()
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has shut down cleanly
+        click.echo("Stopped.", err=True)
+
+
 def _one_line(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -37,3 +37,30 @@ class StoreError(AssistantError):
 
 class QueryError(AssistantError):
     """A question or filter the assistant cannot take (empty, unknown filter...)."""
+
+
+class AccessDeniedError(AssistantError):
+    """The server refused an admin request: no admin token sent, a wrong one, or admin requests are switched off."""
+
+
+class NotFoundError(AssistantError):
+    """The server has no such document or endpoint."""
+
+
+class UploadError(AssistantError):
+    """The server refused an upload: no file, an unusable name, or an unsupported type."""
+
+
+class UploadTooLargeError(UploadError):
+    """An uploaded file is over the server's size limit."""
+
+
+class IndexUnavailableError(IndexMissingError):
+    """The server has no index to answer from yet (HTTP 503); caught by `except IndexMissingError` as well."""
+
+    def __init__(self, message: str):
+        AssistantError.__init__(self, message)
+
+
+class ServerUnavailableError(AssistantError):
+    """The assistant's server cannot be reached, did not answer in time, or failed unexpectedly."""

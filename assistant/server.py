@@ -1,0 +1,546 @@
+"""HTTP: one process serving the Gradio chat page at `/` and a JSON API under `/api/`, around one Assistant.
+
+`create_app(assistant, settings)` returns the FastAPI app; `assistant serve` runs it with uvicorn (see `Server`).
+Every API error is JSON `{"error": message}` with its status: 400 bad request, 401 no or wrong admin token, 403
+admin requests switched off, 404, 413 file too large, 503 no index yet; messages never carry a traceback or a host
+path. Syncs (uploads, POST /api/index, the folder watcher) go through `Assistant.sync`, one at a time, in worker
+threads: questions keep being answered from the index as it was until the new one is swapped in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import re
+import shutil
+import threading
+import unicodedata
+import uuid
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Callable
+
+import uvicorn
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import documents as docs
+from .errors import (
+    AssistantError,
+    DocumentError,
+    IndexMismatchError,
+    IndexMissingError,
+    ModelUnavailableError,
+    QueryError,
+    StoreError,
+)
+from .settings import Settings
+from .types import Answer, Passage, SyncReport
+
+log = logging.getLogger(__name__)
+
+ADMIN_TOKEN_ENV = "ASSISTANT_ADMIN_TOKEN"
+MAX_UPLOAD_FILES = 20  # per request
+MAX_NAME_BYTES = 200  # of a stored file name, in UTF-8 (file systems allow 255)
+NO_INDEX = ("The index has not been built yet. Build it on the server with `assistant index` (or start it with "
+            "`assistant serve`, which builds it), or POST /api/index with the admin token.")
+
+
+class ApiError(Exception):
+    """An error answered as JSON {"error": message} with this HTTP status."""
+
+    def __init__(self, status: int, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers
+
+
+# --- request bodies (published in the OpenAPI schema)
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(description="The question, in English or Chinese.")
+    history: list = Field(default_factory=list, description='Earlier turns, as [{"role", "content"}] messages or '
+                                                            "[question, answer] pairs, for follow-up questions.")
+    k: int = Field(5, ge=1, le=50, description="Passages to answer from.")
+    filters: dict | None = Field(None, description="doc_id (one or a list), language (zh, en, mixed), date_from, "
+                                                   "date_to (YYYY-MM-DD).")
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(description="What to search for, in either language.")
+    k: int = Field(10, ge=1, le=100, description="Passages to return.")
+    filters: dict | None = Field(None, description="As for /api/ask.")
+
+
+class IndexRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    full: bool = Field(False, description="Rebuild everything (after changing the model or chunking).")
+
+
+# --- the Assistant before the index exists
+
+
+class LazyAssistant:
+    """Stands in for the server's Assistant while no index exists: questions raise IndexMissingError (503) until
+    a sync (POST /api/index, an upload, the watcher) builds the index; then it is the real Assistant."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._assistant = None
+        self._lock = threading.Lock()
+
+    def opened(self):
+        if self._assistant is None:
+            from .api import Assistant
+
+            with self._lock:
+                if self._assistant is None:
+                    self._assistant = Assistant.open(self.settings)
+        return self._assistant
+
+    def __getattr__(self, name):
+        if name.startswith("_"):  # copy, pickle and hasattr probes: not the Assistant's API
+            raise AttributeError(name)
+        return getattr(self.opened(), name)
+
+    def documents(self) -> list[dict]:
+        try:
+            return self.opened().documents()
+        except IndexMissingError:
+            return []  # nothing is indexed yet (the chat page can still be built)
+
+    def document_text(self, doc_id: str) -> str | None:
+        try:
+            return self.opened().document_text(doc_id)
+        except IndexMissingError:
+            return None
+
+    def sync(self, full: bool = False) -> SyncReport:
+        with self._lock:
+            if self._assistant is None:
+                from .api import Assistant
+                from .indexer import sync
+                from .store import Store
+
+                if Store.open_or_none(self.settings) is None:
+                    report = sync(self.settings, full=full, progress=False)
+                    self._assistant = Assistant.open(self.settings)
+                    return report
+                self._assistant = Assistant.open(self.settings)
+        return self._assistant.sync(full=full)
+
+
+def _ready(assistant):
+    """The Assistant to answer from, or IndexMissingError (503) when there is no index yet."""
+    return assistant.opened() if isinstance(assistant, LazyAssistant) else assistant
+
+
+# --- uploads
+
+
+def safe_filename(name: str) -> str:
+    """The name an uploaded file takes in the corpus folder: its last path part, NFC, without control characters,
+    characters that are reserved on common file systems, or leading dots (no hidden files), at most MAX_NAME_BYTES
+    (extension kept). Raises ApiError(400) when nothing usable is left or the name is reserved."""
+    base = re.split(r"[\\/]", unicodedata.normalize("NFC", str(name or "")))[-1]
+    base = "".join(ch for ch in base if not unicodedata.category(ch).startswith("C"))
+    base = re.sub(r'[<>:"|?*]', "_", base).strip().lstrip(".").strip()
+    stem, ext = os.path.splitext(base)
+    if not stem.strip():
+        raise ApiError(400, f"Unusable file name {name!r}: nothing is left once path parts and control "
+                            "characters are removed.")
+    ext = ext.lower()
+    while len((stem + ext).encode()) > MAX_NAME_BYTES:
+        stem = stem[:-1]
+    base = stem.rstrip() + ext
+    if base.lower() in docs.CORPUS_NOTES:
+        raise ApiError(400, f"'{base}' is reserved for the corpus notes; rename the file.")
+    return base
+
+
+def _size(n: float) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
+
+
+def _limit_body(request: Request, cap: int) -> Request:
+    """The request, reading at most `cap` body bytes (ApiError 413 beyond), so an endless upload stops early."""
+    received = 0
+
+    async def receive():
+        nonlocal received
+        message = await request.receive()
+        received += len(message.get("body", b""))
+        if received > cap:
+            raise ApiError(413, f"The upload is over {_size(cap)} in total; send fewer or smaller files.")
+        return message
+
+    return Request(request.scope, receive)
+
+
+def _store_upload(upload: UploadFile, name: str, corpus: Path, max_bytes: int) -> str:
+    """Check that the file loads as a document, then move it into the corpus folder atomically. Returns "" or the
+    reason it was refused. Written first under a hidden name, which the indexer and the watcher ignore."""
+    target = corpus / name
+    if target.resolve().parent != corpus.resolve():
+        return "the file name points outside the corpus folder"
+    temp = corpus / f".upload-{uuid.uuid4().hex}{Path(name).suffix}"
+    try:
+        upload.file.seek(0)
+        with open(temp, "wb") as out:
+            shutil.copyfileobj(upload.file, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            docs.load(temp, corpus, max_bytes)
+        except DocumentError as exc:
+            return exc.reason
+        os.replace(temp, target)
+        return ""
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _upload_results(saved: dict[str, str], refused: dict[str, tuple[str, str]], report: SyncReport | None,
+                    indexed: set[str]) -> list[dict]:
+    results = []
+    failed = {f.path: f.error for f in report.failed} if report else {}
+    for filename, (doc_id, reason) in refused.items():
+        results.append({"filename": filename, "doc_id": doc_id, "ok": False, "status": "refused", "error": reason})
+    for filename, doc_id in saved.items():
+        if doc_id in failed:
+            row = {"ok": False, "status": "failed", "error": failed[doc_id]}
+        elif report and doc_id in report.added:
+            row = {"ok": True, "status": "added", "error": ""}
+        elif report and doc_id in report.updated:
+            row = {"ok": True, "status": "updated", "error": ""}
+        elif doc_id in indexed:  # same content as before, or a concurrent sync indexed it first
+            row = {"ok": True, "status": "unchanged", "error": ""}
+        else:
+            row = {"ok": False, "status": "failed", "error": "saved, but the index does not list it"}
+        results.append({"filename": filename, "doc_id": doc_id, **row})
+    return results
+
+
+# --- errors
+
+
+def _scrubber(settings: Settings) -> Callable[[str], str]:
+    """Replace host paths in a message by what they are."""
+    known = []
+    for folder, label in ((settings.index_dir, "the index folder"), (settings.corpus_dir, "the corpus folder")):
+        for form in {str(folder), str(Path(folder).resolve()), str(Path(folder).absolute())}:
+            if form not in (".", ""):
+                known.append((form, label))
+    known.sort(key=lambda pair: -len(pair[0]))
+    absolute = re.compile(r"(?<![\w.:/])(?:/(?:home|root|tmp|var|usr|opt|srv|mnt|work|Users|private|etc)"
+                          r"(?:/[^\s'\"]*)?|[A-Za-z]:\\[^\s'\"]*)")
+
+    def scrub(message: str) -> str:
+        for form, label in known:
+            message = message.replace(form, label)
+        return absolute.sub("<path>", message)
+
+    return scrub
+
+
+def _status_of(exc: AssistantError) -> tuple[int, str | None]:
+    """HTTP status for an AssistantError, and a replacement message where the original is for the command line."""
+    if isinstance(exc, IndexMissingError):
+        return 503, NO_INDEX
+    if isinstance(exc, (QueryError, DocumentError)):
+        return 400, None
+    if isinstance(exc, (IndexMismatchError, ModelUnavailableError, StoreError)):
+        return 503, None
+    return 500, None
+
+
+def _error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "Bad request: " + "; ".join(parts)
+
+
+# --- the app
+
+
+def create_app(assistant=None, settings: Settings | None = None, *, admin_token: str | None = None,
+               watch: bool = False, settle: float = 1.0, build_ui=None) -> FastAPI:
+    """The FastAPI app: the JSON API under /api/, /healthz, the OpenAPI schema, and the Gradio page at /.
+
+    assistant: the server's one Assistant; None opens it when the index exists (503 until then).
+    admin_token: enables uploads and POST /api/index (default: $ASSISTANT_ADMIN_TOKEN; unset = switched off).
+    watch: sync after changes in the corpus folder settle for `settle` seconds (assistant/watch.py).
+    build_ui: `(assistant, settings, admin_token=...) -> gradio.Blocks`; default `ui.app.build_app`.
+    """
+    for key, value in (("GRADIO_ANALYTICS_ENABLED", "False"), ("HF_HUB_OFFLINE", "1"), ("ANONYMIZED_TELEMETRY", "False")):
+        os.environ.setdefault(key, value)
+    settings = settings or (assistant.settings if assistant is not None else Settings())
+    assistant = assistant if assistant is not None else LazyAssistant(settings)
+    admin_token = admin_token if admin_token is not None else (os.environ.get(ADMIN_TOKEN_ENV) or None)
+    scrub = _scrubber(settings)
+    max_bytes = int(settings.max_file_mb * 1e6)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.loop = asyncio.get_running_loop()
+        watcher = None
+        if watch:
+            from .watch import CorpusWatcher
+
+            settings.corpus_dir.mkdir(parents=True, exist_ok=True)
+            watcher = CorpusWatcher(settings.corpus_dir, assistant.sync, settle=settle).start()
+        app.state.watcher = watcher
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                await run_in_threadpool(watcher.stop)
+
+    app = FastAPI(
+        title="Policy Assistant",
+        summary="Cited answers over policy documents in Chinese and English.",
+        description="Every answer sentence is quoted from a document and marked [n]; each citation's quote equals "
+                    "the document text at [start:end] (GET /api/documents/{doc_id}/text). Errors are "
+                    '`{"error": message}`.',
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.assistant = assistant
+    app.state.settings = settings
+
+    # --- errors as JSON
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request, exc: ApiError):
+        return _error(exc.status, scrub(exc.message), exc.headers)
+
+    @app.exception_handler(AssistantError)
+    async def _assistant_error(request, exc: AssistantError):
+        status, message = _status_of(exc)
+        if status == 500:
+            log.warning("%s: %s", type(exc).__name__, exc)
+        return _error(status, scrub(message or str(exc)))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request, exc: RequestValidationError):
+        return _error(400, scrub(_validation_message(exc)))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request, exc: StarletteHTTPException):
+        message = exc.detail if isinstance(exc.detail, str) else "Request refused."
+        return _error(exc.status_code, scrub(message), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request, exc: Exception):
+        log.error("Unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        return _error(500, "Internal server error; the server log has the details.")
+
+    bearer = HTTPBearer(auto_error=False, scheme_name="AdminToken",
+                        description=f"The server's {ADMIN_TOKEN_ENV}; uploads and syncs are off when it is unset.")
+
+    def require_admin(credentials: HTTPAuthorizationCredentials | None) -> None:
+        if not admin_token:
+            raise ApiError(403, f"Uploads and indexing over HTTP are switched off. Start the server with "
+                                f"{ADMIN_TOKEN_ENV}=<a secret> to enable them, then send "
+                                f"'Authorization: Bearer <that secret>'.")
+        given = credentials.credentials.strip() if credentials is not None else ""
+        if not hmac.compare_digest(given.encode(), admin_token.encode()):
+            raise ApiError(401, f"Missing or wrong admin token: send 'Authorization: Bearer <{ADMIN_TOKEN_ENV}>'.",
+                           headers={"WWW-Authenticate": "Bearer"})
+
+    # --- the API
+
+    @app.get("/healthz", tags=["service"], summary="Liveness; says whether an index is loaded.")
+    def healthz() -> dict:
+        has_index = not isinstance(assistant, LazyAssistant) or assistant._assistant is not None
+        if not has_index:
+            from .store import Store
+
+            has_index = Store.open_or_none(settings) is not None
+        return {"status": "ok", "index": has_index}
+
+    @app.post("/api/ask", tags=["answers"], response_model=Answer,
+              summary="Answer a question with verified citations, or abstain (grounded=false).")
+    def ask(body: AskRequest) -> dict:
+        return _ready(assistant).ask(body.question, history=body.history, k=body.k, filters=body.filters).to_dict()
+
+    @app.post("/api/search", tags=["answers"], response_model=list[Passage],
+              summary="The passages that best match a query (hybrid: vectors and keywords).")
+    def search(body: SearchRequest) -> list[dict]:
+        return [p.to_dict() for p in _ready(assistant).search(body.query, k=body.k, filters=body.filters)]
+
+    @app.get("/api/documents", tags=["documents"], summary="Every indexed document's metadata.")
+    def documents() -> list[dict]:
+        return _ready(assistant).documents()
+
+    @app.get("/api/documents/{doc_id:path}/text", tags=["documents"],
+             summary="A document's whole text: the text every citation's start and end point into.")
+    def document_text(doc_id: str) -> dict:
+        text = _ready(assistant).document_text(doc_id)
+        if text is None:
+            raise ApiError(404, f"No indexed document '{doc_id}'. GET /api/documents lists them.")
+        return {"doc_id": doc_id, "text": text}
+
+    @app.post("/api/documents", tags=["documents"],
+              summary="Upload documents (admin): saved into the corpus folder, then indexed incrementally.",
+              openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                  "type": "object", "required": ["files"],
+                  "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}}}})
+    async def upload(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> dict:
+        require_admin(credentials)
+        cap = MAX_UPLOAD_FILES * max_bytes + (1 << 20)
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > cap:
+            raise ApiError(413, f"The upload is {_size(int(length))}, over the {_size(cap)} a request may carry.")
+        form = await _limit_body(request, cap).form(max_files=MAX_UPLOAD_FILES, max_fields=MAX_UPLOAD_FILES)
+        try:
+            uploads = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+            if not uploads:
+                raise ApiError(400, "No file in the request: send multipart/form-data with one or more 'files' parts.")
+            plan: list[tuple[UploadFile, str, str]] = []  # (upload, name as sent, name in the corpus)
+            for up in uploads:  # every file is checked before any is stored: a refused request changes nothing
+                name = safe_filename(up.filename or "")
+                suffix = Path(name).suffix
+                if suffix not in docs.FORMATS:
+                    raise ApiError(400, f"{name}: unsupported file type '{suffix or '(none)'}' "
+                                        f"(accepted: {', '.join(sorted(docs.FORMATS))}).")
+                size = up.size if up.size is not None else len(await up.read())
+                if size > max_bytes:
+                    raise ApiError(413, f"{name} is {_size(size)}, over the {settings.max_file_mb:g} MB limit per file.")
+                if any(name == planned for _, _, planned in plan):
+                    raise ApiError(400, f"Two files would be saved as '{name}'; rename one.")
+                plan.append((up, up.filename or name, name))
+            corpus = settings.corpus_dir
+            corpus.mkdir(parents=True, exist_ok=True)
+            saved: dict[str, str] = {}
+            refused: dict[str, tuple[str, str]] = {}
+            for up, filename, name in plan:
+                reason = await run_in_threadpool(_store_upload, up, name, corpus, max_bytes)
+                if reason:
+                    refused[filename] = (name, reason)
+                else:
+                    saved[filename] = name
+        finally:
+            await form.close()
+        report = await run_in_threadpool(assistant.sync) if saved else None
+        indexed = {d["doc_id"] for d in await run_in_threadpool(assistant.documents)} if saved else set()
+        return {"files": _upload_results(saved, refused, report, indexed),
+                "sync": report.to_dict() if report else None}
+
+    @app.post("/api/index", tags=["documents"], response_model=SyncReport,
+              summary="Sync the index with the corpus folder now (admin).")
+    def index(body: IndexRequest | None = None,
+              credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> dict:
+        require_admin(credentials)
+        return assistant.sync(full=bool(body and body.full)).to_dict()
+
+    @app.get("/api/status", tags=["service"], summary="What the index holds, and whether it is behind the corpus.")
+    def status() -> dict:
+        data = _ready(assistant).status().to_dict()
+        # folder names only: where the server keeps its files is not the client's business
+        data["corpus_dir"], data["index_dir"] = Path(data["corpus_dir"]).name, Path(data["index_dir"]).name
+        return data
+
+    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    def unknown(rest: str, request: Request):
+        raise ApiError(404, f"No API endpoint {request.method} /api/{rest}; the endpoints are listed at /docs.")
+
+    # --- the chat page, last: it is mounted at / and takes every path not matched above
+
+    import gradio as gr
+
+    options = {}
+    if build_ui is None:
+        from ui.app import build_app as build_ui, page_options
+
+        options = page_options()
+    blocks = build_ui(assistant, settings, admin_token=admin_token)
+    gr.mount_gradio_app(app, blocks, path="/", ssr_mode=False, show_error=True,
+                        max_file_size=max_bytes, **options)
+    return app
+
+
+# --- running it
+
+
+def _close_streams(app) -> None:
+    """End Gradio's long-lived streams (a browser tab's heartbeat) so shutdown does not wait for them."""
+    loop = getattr(app.state, "loop", None)
+    for route in getattr(app, "routes", []):
+        event = getattr(getattr(route, "app", None), "stop_event", None)
+        if event is not None and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(event.set)
+
+
+class Server(uvicorn.Server):
+    """uvicorn for `create_app`: Ctrl-C (or `stop()`) first closes the page's open streams, then exits."""
+
+    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 7860, log_level: str = "warning"):
+        super().__init__(uvicorn.Config(app, host=host, port=port, log_level=log_level,
+                                        timeout_graceful_shutdown=3, lifespan="on"))
+        self.app = app
+
+    def handle_exit(self, sig, frame) -> None:
+        _close_streams(self.app)
+        super().handle_exit(sig, frame)
+
+    def stop(self) -> None:
+        _close_streams(self.app)
+        self.should_exit = True
+
+
+class ServerThread:
+    """A Server in a background thread (tests, notebooks): `with ServerThread(app) as url: ...`."""
+
+    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0):
+        import socket
+
+        if not port:
+            with socket.socket() as s:
+                s.bind((host, 0))
+                port = s.getsockname()[1]
+        self.url = f"http://{host}:{port}"
+        self.server = Server(app, host, port)
+        self.thread = threading.Thread(target=self.server.run, name=f"server-{port}", daemon=True)
+
+    def start(self, timeout: float = 30.0) -> str:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"The server did not start on {self.url}")
+            time.sleep(0.02)
+        return self.url
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.stop()
+        self.thread.join(timeout)
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
