@@ -14,10 +14,7 @@ import hmac
 import logging
 import os
 import re
-import shutil
 import threading
-import unicodedata
-import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Callable
@@ -32,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import documents as docs
+from . import uploads
 from .errors import (
     AssistantError,
     DocumentError,
@@ -41,6 +38,8 @@ from .errors import (
     ModelUnavailableError,
     QueryError,
     StoreError,
+    UploadError,
+    UploadTooLargeError,
 )
 from .settings import Settings
 from .types import Answer, Passage, SyncReport
@@ -49,7 +48,6 @@ log = logging.getLogger(__name__)
 
 ADMIN_TOKEN_ENV = "ASSISTANT_ADMIN_TOKEN"
 MAX_UPLOAD_FILES = 20  # per request
-MAX_NAME_BYTES = 200  # of a stored file name, in UTF-8 (file systems allow 255)
 NO_INDEX = ("The index has not been built yet. Build it on the server with `assistant index` (or start it with "
             "`assistant serve`, which builds it), or POST /api/index with the admin token.")
 
@@ -154,23 +152,11 @@ def _ready(assistant):
 
 
 def safe_filename(name: str) -> str:
-    """The name an uploaded file takes in the corpus folder: its last path part, NFC, without control characters,
-    characters that are reserved on common file systems, or leading dots (no hidden files), at most MAX_NAME_BYTES
-    (extension kept). Raises ApiError(400) when nothing usable is left or the name is reserved."""
-    base = re.split(r"[\\/]", unicodedata.normalize("NFC", str(name or "")))[-1]
-    base = "".join(ch for ch in base if not unicodedata.category(ch).startswith("C"))
-    base = re.sub(r'[<>:"|?*]', "_", base).strip().lstrip(".").strip()
-    stem, ext = os.path.splitext(base)
-    if not stem.strip():
-        raise ApiError(400, f"Unusable file name {name!r}: nothing is left once path parts and control "
-                            "characters are removed.")
-    ext = ext.lower()
-    while len((stem + ext).encode()) > MAX_NAME_BYTES:
-        stem = stem[:-1]
-    base = stem.rstrip() + ext
-    if base.lower() in docs.CORPUS_NOTES:
-        raise ApiError(400, f"'{base}' is reserved for the corpus notes; rename the file.")
-    return base
+    """uploads.safe_filename, refusing with ApiError(400)."""
+    try:
+        return uploads.safe_filename(name)
+    except UploadError as exc:
+        raise ApiError(400, f"{name!r}: {exc}.") from None
 
 
 def _size(n: float) -> str:
@@ -190,50 +176,6 @@ def _limit_body(request: Request, cap: int) -> Request:
         return message
 
     return Request(request.scope, receive)
-
-
-def _store_upload(upload: UploadFile, name: str, corpus: Path, max_bytes: int) -> str:
-    """Check that the file loads as a document, then move it into the corpus folder atomically. Returns "" or the
-    reason it was refused. Written first under a hidden name, which the indexer and the watcher ignore."""
-    target = corpus / name
-    if target.resolve().parent != corpus.resolve():
-        return "the file name points outside the corpus folder"
-    temp = corpus / f".upload-{uuid.uuid4().hex}{Path(name).suffix}"
-    try:
-        upload.file.seek(0)
-        with open(temp, "wb") as out:
-            shutil.copyfileobj(upload.file, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        try:
-            docs.load(temp, corpus, max_bytes)
-        except DocumentError as exc:
-            return exc.reason
-        os.replace(temp, target)
-        return ""
-    finally:
-        temp.unlink(missing_ok=True)
-
-
-def _upload_results(saved: dict[str, str], refused: dict[str, tuple[str, str]], report: SyncReport | None,
-                    indexed: set[str]) -> list[dict]:
-    results = []
-    failed = {f.path: f.error for f in report.failed} if report else {}
-    for filename, (doc_id, reason) in refused.items():
-        results.append({"filename": filename, "doc_id": doc_id, "ok": False, "status": "refused", "error": reason})
-    for filename, doc_id in saved.items():
-        if doc_id in failed:
-            row = {"ok": False, "status": "failed", "error": failed[doc_id]}
-        elif report and doc_id in report.added:
-            row = {"ok": True, "status": "added", "error": ""}
-        elif report and doc_id in report.updated:
-            row = {"ok": True, "status": "updated", "error": ""}
-        elif doc_id in indexed:  # same content as before, or a concurrent sync indexed it first
-            row = {"ok": True, "status": "unchanged", "error": ""}
-        else:
-            row = {"ok": False, "status": "failed", "error": "saved, but the index does not list it"}
-        results.append({"filename": filename, "doc_id": doc_id, **row})
-    return results
 
 
 # --- errors
@@ -262,7 +204,9 @@ def _status_of(exc: AssistantError) -> tuple[int, str | None]:
     """HTTP status for an AssistantError, and a replacement message where the original is for the command line."""
     if isinstance(exc, IndexMissingError):
         return 503, NO_INDEX
-    if isinstance(exc, (QueryError, DocumentError)):
+    if isinstance(exc, UploadTooLargeError):
+        return 413, None
+    if isinstance(exc, (QueryError, DocumentError, UploadError)):
         return 400, None
     if isinstance(exc, (IndexMismatchError, ModelUnavailableError, StoreError)):
         return 503, None
@@ -299,7 +243,7 @@ def create_app(assistant=None, settings: Settings | None = None, *, admin_token:
     assistant = assistant if assistant is not None else LazyAssistant(settings)
     admin_token = admin_token if admin_token is not None else (os.environ.get(ADMIN_TOKEN_ENV) or None)
     scrub = _scrubber(settings)
-    max_bytes = int(settings.max_file_mb * 1e6)
+    max_bytes = uploads.max_bytes(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -415,37 +359,33 @@ def create_app(assistant=None, settings: Settings | None = None, *, admin_token:
             raise ApiError(413, f"The upload is {_size(int(length))}, over the {_size(cap)} a request may carry.")
         form = await _limit_body(request, cap).form(max_files=MAX_UPLOAD_FILES, max_fields=MAX_UPLOAD_FILES)
         try:
-            uploads = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
-            if not uploads:
+            sent = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+            if not sent:
                 raise ApiError(400, "No file in the request: send multipart/form-data with one or more 'files' parts.")
             plan: list[tuple[UploadFile, str, str]] = []  # (upload, name as sent, name in the corpus)
-            for up in uploads:  # every file is checked before any is stored: a refused request changes nothing
-                name = safe_filename(up.filename or "")
-                suffix = Path(name).suffix
-                if suffix not in docs.FORMATS:
-                    raise ApiError(400, f"{name}: unsupported file type '{suffix or '(none)'}' "
-                                        f"(accepted: {', '.join(sorted(docs.FORMATS))}).")
+            for up in sent:  # every file is checked before any is stored: a refused request changes nothing
+                filename = up.filename or ""
                 size = up.size if up.size is not None else len(await up.read())
-                if size > max_bytes:
-                    raise ApiError(413, f"{name} is {_size(size)}, over the {settings.max_file_mb:g} MB limit per file.")
+                try:
+                    name = uploads.admit(filename, settings, size=size)
+                except UploadError as exc:  # 400, or 413 for size (see _status_of)
+                    raise type(exc)(f"{filename or '(no name)'}: {exc}.") from None
                 if any(name == planned for _, _, planned in plan):
                     raise ApiError(400, f"Two files would be saved as '{name}'; rename one.")
-                plan.append((up, up.filename or name, name))
-            corpus = settings.corpus_dir
-            corpus.mkdir(parents=True, exist_ok=True)
-            saved: dict[str, str] = {}
-            refused: dict[str, tuple[str, str]] = {}
+                plan.append((up, filename or name, name))
+            outcomes: list[uploads.Outcome] = []
             for up, filename, name in plan:
-                reason = await run_in_threadpool(_store_upload, up, name, corpus, max_bytes)
-                if reason:
-                    refused[filename] = (name, reason)
-                else:
-                    saved[filename] = name
+                try:
+                    await run_in_threadpool(uploads.store, up.file, name, settings)
+                    outcomes.append(uploads.Outcome(filename, name, "saved"))
+                except UploadError as exc:  # it does not load as a document: refused, the others go on
+                    outcomes.append(uploads.Outcome(filename, name, "refused", str(exc)))
         finally:
             await form.close()
+        saved = any(o.status == "saved" for o in outcomes)
         report = await run_in_threadpool(assistant.sync) if saved else None
         indexed = {d["doc_id"] for d in await run_in_threadpool(assistant.documents)} if saved else set()
-        return {"files": _upload_results(saved, refused, report, indexed),
+        return {"files": [o.to_dict() for o in uploads.settle(outcomes, report, indexed)],
                 "sync": report.to_dict() if report else None}
 
     @app.post("/api/index", tags=["documents"], response_model=SyncReport,

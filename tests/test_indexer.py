@@ -209,39 +209,58 @@ def test_status_without_index_says_how_to_build_it(settings):
         indexer.status(settings)
 
 
-def _variants(corpus: Path, n: int):
+def _variants(corpus: Path, n: int, first: int = 0):
     """n more documents derived from the corpus text, so a sync runs long enough to be killed part-way."""
     base = (REPO / "corpus" / EO).read_text()
-    for i in range(n):
+    for i in range(first, first + n):
         # Every paragraph differs, so nothing is shared with other variants and every chunk is embedded.
         text = base.replace("\n\n", f"\n\nVariant {i}: ")
         (corpus / f"variant_{i:03d}.md").write_text(text)
 
 
-def _kill_at_random(cmd, env, settings, rng, low, high):
+def _run_time(cmd, env, index_dir: Path, copy_from: Path | None) -> float:
+    """Seconds an uninterrupted run of `cmd` takes on a copy of the index (or from scratch): kills are timed
+    against it, so they land mid-sync on fast and slow machines alike."""
+    if copy_from is not None:
+        shutil.copytree(copy_from, index_dir)
+    started = time.monotonic()
+    subprocess.run(cmd, env={**env, "ASSISTANT_INDEX_DIR": str(index_dir)}, capture_output=True, timeout=300,
+                   check=True)
+    return time.monotonic() - started
+
+
+def _kill_at_random(cmd, env, rng, low, high) -> bool:
+    """Start `cmd`, SIGKILL it after a random delay; True when it was still running (killed mid-way)."""
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(rng.uniform(low, high))
+    running = proc.poll() is None
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    return running
 
 
 def test_kill_during_sync_leaves_a_working_index_and_the_next_sync_completes(tmp_path):
     corpus = copy_corpus(tmp_path / "corpus")
     settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "killed")
     indexer.sync(settings, progress=False)
-    base_docs = len(Store.open(settings).documents())
-    _variants(corpus, 12)  # ~300 new chunks: the next sync takes ~12 s
+    _variants(corpus, 12)  # ~300 new chunks, one document per write step
     env = {**os.environ, "ASSISTANT_CORPUS_DIR": str(corpus), "ASSISTANT_INDEX_DIR": str(settings.index_dir)}
     cmd = [sys.executable, "-m", "assistant.cli", "index", "--json"]
+    whole = _run_time(cmd, env, tmp_path / "timing", copy_from=settings.index_dir)
     rng = random.Random(7)
     partial = 0
-    for attempt in range(3):
+    share = 0.85  # of the measured run time; shrunk whenever a run finished before its kill (a noisy machine)
+    for attempt in range(4):
         if attempt == 1:  # an edit between kills: the resumed sync must pick it up as well
             (corpus / "variant_000.md").write_text((corpus / "variant_000.md").read_text() + "\nA late addition.\n")
-        _kill_at_random(cmd, env, settings, rng, 4.0, 10.0)
+        documents_before = len(Store.open(settings).documents())
+        if not _kill_at_random(cmd, env, rng, 0.3 * whole, share * whole):
+            share *= 0.6
+            _variants(corpus, 6, first=100 + 10 * attempt)  # more work for the next attempt
+            continue
         # Whatever was written so far is a working index: it opens and answers a query.
         store = Store.open(settings)
-        partial += base_docs < len(store.documents()) < base_docs + 12
+        partial += documents_before <= len(store.documents()) < len(list(corpus.iterdir()))
         assert len(store.query(np.ones(store.manifest["dimension"], dtype=np.float32), 3)) == 3
     assert partial >= 1, "no kill landed in the middle of a sync"
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
@@ -260,7 +279,16 @@ def test_killed_full_rebuild_keeps_the_old_index_and_resumes(tmp_path):
     before = index_state(settings)
     _variants(corpus, 12)
     env = {**os.environ, "ASSISTANT_CORPUS_DIR": str(corpus), "ASSISTANT_INDEX_DIR": str(settings.index_dir)}
-    _kill_at_random([sys.executable, "-m", "assistant.cli", "index", "--full"], env, settings, random.Random(3), 8.0, 11.0)
+    cmd = [sys.executable, "-m", "assistant.cli", "index", "--full"]
+    whole = _run_time(cmd, env, tmp_path / "timing", copy_from=None)
+    rng, share = random.Random(3), 0.85
+    for _ in range(4):
+        before = index_state(settings)
+        if _kill_at_random(cmd, env, rng, 0.5 * whole, share * whole):
+            break
+        share *= 0.6  # the rebuild finished before its kill (a noisy machine): try earlier
+    else:
+        pytest.fail("no kill landed in the middle of the rebuild")
     assert index_state(settings) == before  # the active index is untouched until the rebuild completes
     report = indexer.sync(settings, full=True, progress=False)
     assert report.rebuilt and report.chunks_embedded < report.chunks_total  # resumed, not restarted

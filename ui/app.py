@@ -15,14 +15,11 @@ import hmac
 import html
 import os
 import re
-import shutil
-import tempfile
-import unicodedata
 from dataclasses import dataclass
-from pathlib import Path
 
-from assistant.documents import CORPUS_NOTES, FORMATS
-from assistant.errors import AssistantError
+from assistant import uploads
+from assistant.documents import FORMATS
+from assistant.errors import AssistantError, UploadError
 from assistant.types import Answer, Citation, Passage
 
 ADMIN_TOKEN_ENV = "ASSISTANT_ADMIN_TOKEN"
@@ -30,7 +27,6 @@ CONTEXT_CHARS = 300  # document text shown on each side of a quote in a source c
 CONTEXT_CHARS_CJK = 120  # as much to read in Chinese takes fewer characters
 FULL_VIEW_CHARS = 40_000  # the expandable full view shows at most this much on each side of the quote
 SNIPPET_CHARS = 360  # nearest passages of an abstention are shown up to this length
-MAX_NAME_CHARS = 120
 
 EXAMPLES = [
     "Which assets does the executive order count as alternative assets?",
@@ -312,17 +308,13 @@ def upload_disabled_message() -> str:
 
 
 def safe_filename(name: str) -> str:
-    """The name a file may take in the corpus folder: its basename, without control characters or leading dots,
-    at most 120 characters (extension kept). Raises ValueError with the reason when nothing usable is left."""
-    base = re.split(r"[\\/]", str(name or ""))[-1]
-    base = "".join(ch for ch in unicodedata.normalize("NFC", base) if not unicodedata.category(ch).startswith("C"))
-    base = re.sub(r'[<>:"|?*]', "_", base).strip().lstrip(".").strip()
-    stem, ext = os.path.splitext(base)
-    if not stem.strip():
-        raise ValueError("the file name is empty once path parts and control characters are removed")
-    if len(base) > MAX_NAME_CHARS:
-        base = stem[: MAX_NAME_CHARS - len(ext)].rstrip() + ext
-    return base
+    """The name a file may take in the corpus folder (assistant.uploads.safe_filename: its basename, without control
+    characters, reserved characters or leading dots, at most 120 bytes, extension kept). Raises ValueError with the
+    reason when nothing usable is left or the name is reserved."""
+    try:
+        return uploads.safe_filename(name)
+    except UploadError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def upload_files(assistant, settings, files, token: str | None, admin_token: str | None) -> list[UploadOutcome]:
@@ -331,83 +323,43 @@ def upload_files(assistant, settings, files, token: str | None, admin_token: str
     `files`: paths (their basename is the uploaded name) or (name, path) pairs. All are refused when `admin_token`
     is unset or `token` does not match it; each file is refused, with its reason, when its type is not accepted,
     it is over settings.max_file_mb, its name is unusable, or the indexer's own loader cannot read it (checked
-    before the file enters the corpus). Same-named files in the corpus are replaced."""
+    before the file enters the corpus; see assistant.uploads). Same-named files in the corpus are replaced."""
     items = [_name_and_path(f) for f in (files or [])]
     if not admin_token:
         return [UploadOutcome(name, "", False, upload_disabled_message()) for name, _ in items]
     if not token or not hmac.compare_digest(token.strip().encode(), admin_token.encode()):
         return [UploadOutcome(name, "", False, "wrong or missing admin token") for name, _ in items]
-    corpus = Path(settings.corpus_dir)
-    corpus.mkdir(parents=True, exist_ok=True)
-    max_bytes = int(settings.max_file_mb * 1024 * 1024)
-    outcomes: list[UploadOutcome] = []
-    with tempfile.TemporaryDirectory(prefix="upload-") as staging:
-        for i, (name, path) in enumerate(items):
-            try:
-                saved = _admit(name, path, corpus, Path(staging), max_bytes, settings.max_file_mb)
-            except ValueError as exc:
-                outcomes.append(UploadOutcome(name, "", False, str(exc)))
-                continue
-            target = corpus / saved
-            existed = target.exists()
-            partial = corpus / f".upload-{os.getpid()}-{i}.part"  # hidden: the indexer never reads a partial file
-            shutil.copyfile(Path(staging) / saved, partial)
-            os.replace(partial, target)
-            outcomes.append(UploadOutcome(name, saved, True, "replaced the file of that name" if existed else "saved"))
-    if any(o.ok for o in outcomes):
-        outcomes = _indexed(assistant, outcomes)
-    return outcomes
-
-
-def _admit(name: str, path: str, corpus: Path, staging: Path, max_bytes: int, max_mb: float) -> str:
-    """The file's name in the corpus once it passes every check (staged meanwhile); else ValueError(reason)."""
-    from assistant import documents
-
-    saved = safe_filename(name)
-    ext = os.path.splitext(saved)[1].lower()
-    if ext not in FORMATS:
-        raise ValueError(f"unsupported file type '{ext or '(none)'}' (accepted: {', '.join(sorted(FORMATS))})")
-    if saved.lower() in CORPUS_NOTES:
-        raise ValueError(f"'{saved}' is reserved for the corpus notes; rename the file")
-    if (corpus / saved).resolve().parent != corpus.resolve():
-        raise ValueError("the file name points outside the corpus folder")
-    try:
-        size = os.path.getsize(path)
-    except OSError as exc:
-        raise ValueError(f"cannot read the upload ({exc.strerror or exc})") from None
-    if size > max_bytes:
-        raise ValueError(f"file is {size / 1048576:.1f} MB, over the {max_mb:g} MB limit")
-    shutil.copyfile(path, staging / saved)
-    try:
-        documents.load(staging / saved, staging, max_bytes)
-    except AssistantError as exc:
-        raise ValueError(getattr(exc, "reason", str(exc))) from None
-    return saved
-
-
-def _indexed(assistant, outcomes: list[UploadOutcome]) -> list[UploadOutcome]:
-    """Sync, then say per saved file whether it is indexed (and in how many chunks) or why not."""
+    outcomes: list[uploads.Outcome] = []
+    for name, path in items:
+        try:
+            saved = uploads.admit(name, settings)
+            uploads.store(path, saved, settings)  # checks the size as it copies
+            outcomes.append(uploads.Outcome(name, saved, "saved"))
+        except UploadError as exc:
+            outcomes.append(uploads.Outcome(name, "", "refused", str(exc)))
+    if not any(o.status == "saved" for o in outcomes):
+        return [_shown_outcome(o, {}) for o in outcomes]
     try:
         report = assistant.sync()
     except AssistantError as exc:
-        return [UploadOutcome(o.name, o.saved_as, False, f"saved, but indexing failed: {exc}") if o.ok else o
-                for o in outcomes]
-    failed = {f.path: f.error for f in report.failed}
+        return [UploadOutcome(o.filename, o.doc_id, False, f"saved, but indexing failed: {exc}")
+                if o.status == "saved" else _shown_outcome(o, {}) for o in outcomes]
     chunks = {d["doc_id"]: d.get("chunks", 0) for d in assistant.documents()}
-    result = []
-    for o in outcomes:
-        doc_id = o.saved_as  # files sit at the top of the corpus folder: the doc id is the file name
-        if not o.ok:
-            result.append(o)
-        elif doc_id in failed:
-            result.append(UploadOutcome(o.name, o.saved_as, False, f"saved, but not indexed: {failed[doc_id]}"))
-        elif doc_id in chunks:
-            n = chunks[doc_id]
-            note = "" if o.detail == "saved" else f" ({o.detail})"
-            result.append(UploadOutcome(o.name, o.saved_as, True, f"indexed, {n} chunk{'s' if n != 1 else ''}{note}"))
-        else:
-            result.append(UploadOutcome(o.name, o.saved_as, False, "saved, but the index does not list it"))
-    return result
+    return [_shown_outcome(o, chunks) for o in uploads.settle(outcomes, report, chunks)]
+
+
+_STATUS_NOTES = {"updated": " (replaced the file of that name)", "unchanged": " (the same file was already indexed)"}
+
+
+def _shown_outcome(o: uploads.Outcome, chunks: dict[str, int]) -> UploadOutcome:
+    """An uploads.Outcome as the page reports it."""
+    if o.status == "refused":
+        return UploadOutcome(o.filename, "", False, o.error)
+    if o.status == "failed":
+        return UploadOutcome(o.filename, o.doc_id, False, f"saved, but not indexed: {o.error}")
+    n = chunks.get(o.doc_id, 0)
+    return UploadOutcome(o.filename, o.doc_id, True,
+                         f"indexed, {n} chunk{'s' if n != 1 else ''}{_STATUS_NOTES.get(o.status, '')}")
 
 
 def upload_report_markdown(outcomes: list[UploadOutcome]) -> str:
