@@ -11,20 +11,15 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from .chunking import Structure
-from .errors import QueryError
 from .keywords import KeywordIndex, keyword_index, tokenize
 from .store import Store
 from .textnorm import script_language
-from .types import Passage
-
-FILTER_KEYS = {"doc_id", "language", "date_from", "date_to"}
-
+from .types import Filters, Passage
 
 @dataclass(frozen=True)
 class Weights:
@@ -49,44 +44,6 @@ class Scored:
 
 
 MIN_SENTENCE_CHARS = 12  # "Sec. 2." or a lone heading word carries no evidence of its own
-
-
-def build_where(filters: dict | None) -> dict | None:
-    """Chroma `where` for the filters: doc_id (one or a list), language, date_from/date_to (YYYY-MM-DD)."""
-    if not filters:
-        return None
-    unknown = set(filters) - FILTER_KEYS
-    if unknown:
-        raise QueryError(f"Unknown filter {', '.join(sorted(unknown))} (known: {', '.join(sorted(FILTER_KEYS))})")
-    clauses = []
-    if doc := filters.get("doc_id"):
-        clauses.append({"doc_id": {"$in": [doc] if isinstance(doc, str) else list(doc)}})
-    if lang := filters.get("language"):
-        if lang not in {"zh", "en", "mixed"}:
-            raise QueryError(f"Unknown language filter '{lang}' (zh, en or mixed)")
-        clauses.append({"language": lang})
-    for key, op in (("date_from", "$gte"), ("date_to", "$lte")):
-        if value := filters.get(key):
-            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(value)):
-                raise QueryError(f"Filter {key} must be a date as YYYY-MM-DD, not '{value}'")
-            clauses.append({"date_int": {op: int(str(value).replace("-", ""))}})
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
-
-def _matches(meta: dict, where: dict | None) -> bool:
-    """The same filter applied in Python to keyword candidates (BM25 knows nothing of metadata)."""
-    if where is None:
-        return True
-    if "$and" in where:
-        return all(_matches(meta, clause) for clause in where["$and"])
-    (key, cond), = where.items()
-    value = meta.get(key)
-    if not isinstance(cond, dict):
-        return value == cond
-    (op, arg), = cond.items()
-    return {"$in": lambda: value in arg, "$gte": lambda: value >= arg, "$lte": lambda: value <= arg}[op]()
 
 
 class Retriever:
@@ -118,7 +75,7 @@ class Retriever:
         return cls(store, keyword_index(settings, store), embedder, weights, lexicon(settings, store, embedder))
 
     def search(self, query: str, k: int = 10, filters: dict | None = None) -> list[Scored]:
-        where = build_where(filters)
+        where = Filters.parse(filters)
         if not self._metas:
             return []
         vector = self.embedder.embed_query(query)
@@ -169,7 +126,7 @@ class Retriever:
         words = list(dict.fromkeys(content_words(query)))
         return " ".join([query, *self.lexicon.translations(words, word_embedder(self.embedder))])
 
-    def _candidates(self, vector: np.ndarray, bm25: np.ndarray, where: dict | None) -> list[str]:
+    def _candidates(self, vector: np.ndarray, bm25: np.ndarray, where: Filters | None) -> list[str]:
         """Chunks found by their sentences' vectors, by their own vectors, and by keywords."""
         n = self.weights.candidates
         found: set[str] = {hit.meta["chunk_id"] for hit in self.store.query_sentences(vector, n * 3, where)}
@@ -179,7 +136,7 @@ class Retriever:
             if bm25[i] <= 0 or added >= n:
                 break
             id_ = self.keywords.ids[i]
-            if id_ in self._metas and _matches(self._metas[id_], where):
+            if id_ in self._metas and (where is None or where.matches(self._metas[id_])):
                 found.add(id_)
                 added += 1
         # A sync running in another process may have added chunks after this retriever's snapshot: skip them.
@@ -251,4 +208,4 @@ def to_passage(scored: Scored) -> Passage:
     )
 
 
-__all__ = ["Retriever", "Weights", "build_where", "to_passage", "tokenize"]
+__all__ = ["Filters", "Retriever", "Weights", "fuse", "to_passage"]

@@ -13,9 +13,10 @@ A full rebuild writes a new generation beside the active one and switches the ma
 old index answers queries until then, and a rebuild killed half-way is resumed by the next rebuild with the same
 settings (or dropped by the next incremental sync of the active generation). Everything the index needs lives in Chroma, so a Chroma server holds the whole index too.
 
-llama-index's Chroma integration writes and reads whole nodes; incremental sync needs less and more than that
-(vectors looked up by text hash for reuse, metadata-only updates when spans shift, per-document completion
-records), so this module uses chromadb directly.
+Searching the chunks goes through llama-index's Chroma integration (ChromaVectorStore with MetadataFilters).
+Writing goes to chromadb directly: llama-index writes whole nodes (the node serialized again into every record's
+metadata) and re-embeds a changed document's every node, while incremental sync needs vectors looked up by text hash
+for reuse, metadata-only updates when spans shift, and per-document completion records (docs/design.md).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import IndexMissingError, StoreError
+from .types import Filters
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
@@ -38,7 +40,7 @@ _DUMMY = [0.0]  # the manifest record carries no meaningful vector
 @dataclass(frozen=True)
 class Hit:
     id: str
-    score: float  # cosine similarity
+    score: float  # similarity: higher is nearer
     text: str
     meta: dict
 
@@ -72,6 +74,7 @@ class Store:
         self._docs = client.get_or_create_collection(
             f"{name}-{generation}-docs", configuration={"hnsw": {"space": "cosine"}}
         )
+        self._llama = None  # llama-index's view of the chunk collection, made on first use
 
     # --- opening and generations ---
 
@@ -169,9 +172,6 @@ class Store:
     def count_sentences(self) -> int:
         return self._sents.count()
 
-    def query_sentences(self, vector: np.ndarray, k: int, where: dict | None = None) -> list[Hit]:
-        return self._query(self._sents, vector, k, where)
-
     def sentence_vectors(self, chunk_ids: list[str]) -> tuple[list[dict], np.ndarray]:
         """Metadata and vectors of every sentence of these chunks."""
         got = self._sents.get(where={"chunk_id": {"$in": chunk_ids}}, include=["embeddings", "metadatas"])
@@ -186,21 +186,39 @@ class Store:
     def count_chunks(self) -> int:
         return self._chunks.count()
 
-    def query(self, vector: np.ndarray, k: int, where: dict | None = None) -> list[Hit]:
-        return self._query(self._chunks, vector, k, where)
+    def query(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
+        """The chunks nearest to the vector, through llama-index's Chroma integration (its metadata filters and
+        query translation); their ids are what retrieval needs."""
+        from llama_index.core.vector_stores.types import VectorStoreQuery
 
-    @staticmethod
-    def _query(collection, vector: np.ndarray, k: int, where: dict | None) -> list[Hit]:
-        n = min(k, collection.count())
+        n = min(k, self.count_chunks())
         if n == 0:
             return []
-        got = collection.query(
-            query_embeddings=[vector], n_results=n, where=where or None, include=["documents", "metadatas", "distances"]
+        result = self._vector_store().query(
+            VectorStoreQuery(query_embedding=vector.tolist(), similarity_top_k=n, filters=_llama_filters(filters))
         )
+        # The integration's similarity is exp(-distance): monotone in the cosine, used for order only.
+        return [Hit(node.node_id, float(similarity), node.get_content(), node.metadata)
+                for node, similarity in zip(result.nodes, result.similarities)]
+
+    def query_sentences(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
+        """The sentences nearest to the vector (Chroma directly: llama-index would wrap every hit in a node)."""
+        n = min(k, self._sents.count())
+        if n == 0:
+            return []
+        got = self._sents.query(query_embeddings=[vector], n_results=n, where=_chroma_where(filters),
+                                include=["documents", "metadatas", "distances"])
         return [
             Hit(id_, 1.0 - float(dist), text, meta)
             for id_, dist, text, meta in zip(got["ids"][0], got["distances"][0], got["documents"][0], got["metadatas"][0])
         ]
+
+    def _vector_store(self):
+        if self._llama is None:
+            from llama_index.vector_stores.chroma import ChromaVectorStore
+
+            self._llama = ChromaVectorStore(chroma_collection=self._chunks)
+        return self._llama
 
     def all_chunks(self) -> tuple[list[str], list[str], list[dict]]:
         """Every chunk's id, text and metadata (to build the keyword index)."""
@@ -254,3 +272,36 @@ def _write_manifest(client, name: str, which: str, manifest: dict) -> None:
     manifest_collection(client, name).upsert(
         ids=[which], embeddings=[_DUMMY], documents=[json.dumps(manifest)], metadatas=[{"v": 1}]
     )
+
+
+def _chroma_where(filters: Filters | None) -> dict | None:
+    if filters is None:
+        return None
+    clauses = []
+    if filters.doc_ids:
+        clauses.append({"doc_id": {"$in": list(filters.doc_ids)}})
+    if filters.language:
+        clauses.append({"language": {"$eq": filters.language}})
+    if filters.date_from:
+        clauses.append({"date_int": {"$gte": filters.date_from}})
+    if filters.date_to:
+        clauses.append({"date_int": {"$lte": filters.date_to}})
+    return None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _llama_filters(filters: Filters | None):
+    """The same restriction as llama-index metadata filters (the integration translates them for Chroma)."""
+    if filters is None:
+        return None
+    from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
+
+    parts = []
+    if filters.doc_ids:
+        parts.append(MetadataFilter(key="doc_id", value=list(filters.doc_ids), operator=FilterOperator.IN))
+    if filters.language:
+        parts.append(MetadataFilter(key="language", value=filters.language, operator=FilterOperator.EQ))
+    if filters.date_from:
+        parts.append(MetadataFilter(key="date_int", value=filters.date_from, operator=FilterOperator.GTE))
+    if filters.date_to:
+        parts.append(MetadataFilter(key="date_int", value=filters.date_to, operator=FilterOperator.LTE))
+    return MetadataFilters(filters=parts) if parts else None

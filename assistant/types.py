@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from hashlib import sha1
 
@@ -159,3 +160,47 @@ class Answer:
             "passages": [p.to_dict() for p in self.passages],
             "resolved_question": self.resolved_question,
         }
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a search is restricted to: documents (ids), a language, a date range (YYYYMMDD numbers)."""
+
+    doc_ids: tuple[str, ...] = ()
+    language: str = ""
+    date_from: int = 0
+    date_to: int = 0
+
+    KEYS = ("doc_id", "language", "date_from", "date_to")
+
+    @classmethod
+    def parse(cls, filters: dict | None) -> "Filters | None":
+        """From the plain dict every interface takes: {"doc_id": id or [ids], "language": "zh"|"en"|"mixed",
+        "date_from"/"date_to": "YYYY-MM-DD"}; a QueryError names what is wrong."""
+        from .errors import QueryError
+
+        if not filters:
+            return None
+        unknown = set(filters) - set(cls.KEYS)
+        if unknown:
+            raise QueryError(f"Unknown filter {', '.join(sorted(unknown))} (known: {', '.join(cls.KEYS)})")
+        doc = filters.get("doc_id") or ()
+        language = filters.get("language") or ""
+        if language and language not in {"zh", "en", "mixed"}:
+            raise QueryError(f"Unknown language filter '{language}' (zh, en or mixed)")
+        dates = {}
+        for key in ("date_from", "date_to"):
+            value = filters.get(key)
+            if value and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(value)):
+                raise QueryError(f"Filter {key} must be a date as YYYY-MM-DD, not '{value}'")
+            dates[key] = int(str(value).replace("-", "")) if value else 0
+        parsed = cls((doc,) if isinstance(doc, str) else tuple(doc), language, **dates)
+        return parsed if parsed != cls() else None
+
+    def matches(self, meta: dict) -> bool:
+        """The same restriction applied in Python (keyword hits: BM25 knows nothing of metadata)."""
+        date = meta.get("date_int", 0)
+        return ((not self.doc_ids or meta.get("doc_id") in self.doc_ids)
+                and (not self.language or meta.get("language") == self.language)
+                and (not self.date_from or date >= self.date_from)
+                and (not self.date_to or date <= self.date_to))

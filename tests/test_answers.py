@@ -14,8 +14,9 @@ from assistant.cli import main
 from assistant.errors import IndexMissingError, QueryError
 from assistant.followup import is_follow_up, resolve
 from assistant.indexer import sync
-from assistant.retrieval import Scored, build_where, fuse
+from assistant.retrieval import Scored, fuse
 from assistant.settings import Settings, default_embed_model
+from assistant.types import Filters
 
 from conftest import CORPUS, copy_corpus
 
@@ -133,13 +134,21 @@ def test_fusion_prefers_agreement_between_signals():
     assert int(np.argmax(fuse(features, [1.0, 0.0]))) == 0
 
 
-def test_build_where_translates_filters():
-    assert build_where(None) is None
-    assert build_where({"language": "zh"}) == {"language": "zh"}
-    where = build_where({"doc_id": [EO], "date_from": "2025-01-01"})
-    assert where == {"$and": [{"doc_id": {"$in": [EO]}}, {"date_int": {"$gte": 20250101}}]}
-    with pytest.raises(QueryError):
-        build_where({"date_from": "January"})
+def test_filters_are_checked_and_applied_alike_everywhere():
+    from assistant.store import _chroma_where, _llama_filters
+
+    assert Filters.parse(None) is None and Filters.parse({}) is None
+    parsed = Filters.parse({"doc_id": EO, "date_from": "2025-01-01"})
+    assert parsed == Filters(doc_ids=(EO,), date_from=20250101)
+    assert _chroma_where(parsed) == {"$and": [{"doc_id": {"$in": [EO]}}, {"date_int": {"$gte": 20250101}}]}
+    assert [(f.key, f.operator.value, f.value) for f in _llama_filters(parsed).filters] == [
+        ("doc_id", "in", [EO]), ("date_int", ">=", 20250101)]
+    assert parsed.matches({"doc_id": EO, "date_int": 20250807})
+    assert not parsed.matches({"doc_id": EO, "date_int": 20220310})
+    assert not parsed.matches({"doc_id": ZH, "date_int": 20250807})
+    for bad in ({"date_from": "January"}, {"language": "fr"}, {"author": "me"}):
+        with pytest.raises(QueryError):
+            Filters.parse(bad)
 
 
 class _Retriever:

@@ -46,7 +46,7 @@ SOURCES_PLACEHOLDER = (
 
 
 def filters_from(doc_ids=None, language: str = "", date_from: str = "", date_to: str = "") -> dict | None:
-    """The retrieval filters the form describes (see assistant.retrieval.build_where), or None for no filter."""
+    """The retrieval filters the form describes (see assistant.types.Filters), or None for no filter."""
     filters = {}
     if doc_ids:
         filters["doc_id"] = list(doc_ids)
