@@ -31,6 +31,7 @@ from .store import Store
 from .textnorm import script_language
 from .types import Chunk, Document, FailedFile, IndexStatus, SyncReport
 
+RECALIBRATE_SHARE = 0.05  # of the index's sentences embedded afresh in one sync
 _EMBED_GROUP = 16  # chunks gathered across documents per embedding call (and per crash-safe write step)
 
 
@@ -128,9 +129,12 @@ def sync(settings: Settings, full: bool = False, progress: bool | None = None, e
                for p in pending if p.is_new and p.doc.content_hash in by_hash_removed]
     changed = bool(pending or removed_ids or orphan_ids) or rebuilt
     updates = {"last_sync": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    if changed or "calibration" not in store.manifest:
-        # A new sync id tells derived indexes (keywords, lexicon) and serving processes that the contents changed.
-        updates.update(calibration=calibrate(store, embedder), sync_id=uuid.uuid4().hex)
+    if changed:  # a new sync id tells derived indexes (keywords, lexicon) and serving processes to reload
+        updates["sync_id"] = uuid.uuid4().hex
+    # Calibration describes the corpus as a whole: a few edited sentences do not move it.
+    big_change = rebuilt or removed_ids or sentences_embedded >= RECALIBRATE_SHARE * max(store.count_sentences(), 1)
+    if big_change or "calibration" not in store.manifest:
+        updates["calibration"] = calibrate(store, embedder)
     store.activate(**updates)
     keyword_index(settings, store)  # derived indexes rebuilt now, so the first question does not pay for them
     lexicon(settings, store, embedder)
