@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from .errors import IndexMismatchError, QueryError
+from .errors import IndexMismatchError, QueryError, StaleIndexError
 from .settings import Settings
 from .types import Answer, IndexStatus, Passage, SyncReport
 
@@ -42,7 +42,7 @@ class Assistant:
         from .retrieval import to_passage
 
         query = _clean(query)
-        return [to_passage(s) for s in self.retriever.search(query, k=k, filters=filters)]
+        return self._current(lambda r: [to_passage(s) for s in r.search(query, k=k, filters=filters)])
 
     def ask(self, question: str, history: list | None = None, k: int = 5, filters: dict | None = None) -> Answer:
         from .answer import compose
@@ -50,9 +50,20 @@ class Assistant:
 
         question = _clean(question)
         resolved = resolve(question, history or [])
-        retriever = self.retriever  # one index for the whole answer, even if a sync swaps it meanwhile
-        scored = retriever.search(resolved, k=max(k, 5), filters=filters)
-        return compose(question, resolved, scored[:k], retriever.store.document_text, retriever)
+
+        def answer(retriever):  # one index for the whole answer, even if a sync swaps it meanwhile
+            scored = retriever.search(resolved, k=max(k, 5), filters=filters)
+            return compose(question, resolved, scored[:k], retriever.store.document_text, retriever)
+
+        return self._current(answer)
+
+    def _current(self, work):
+        """Run `work(retriever)`; if a rebuild replaced the index under it, reopen the index and run it once more."""
+        try:
+            return work(self.retriever)
+        except StaleIndexError:
+            self.refresh()
+            return work(self.retriever)
 
     def document_text(self, doc_id: str) -> str | None:
         return self.retriever.store.document_text(doc_id)

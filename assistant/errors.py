@@ -35,6 +35,10 @@ class StoreError(AssistantError):
     """The vector store cannot be opened or written."""
 
 
+class StaleIndexError(StoreError):
+    """The generation this process was reading was replaced (a full rebuild finished meanwhile): reopen and retry."""
+
+
 class QueryError(AssistantError):
     """A question or filter the assistant cannot take (empty, unknown filter...)."""
 

@@ -90,8 +90,11 @@ def sync(settings: Settings, full: bool = False, progress: bool | None = None, e
             to_load.append((doc_id, path))
 
     removed_ids = [doc_id for doc_id in stored if doc_id not in files]
-    # Chunks left by a sync killed before a document's record was written, of files gone since.
-    orphan_ids = sorted({m["doc_id"] for m in store.chunk_metas().values()} - set(files) - set(stored))
+    # A sync that was killed part-way left the index marked dirty: this one sweeps what it may have left behind
+    # and rebuilds everything derived, whatever it finds to do itself.
+    was_dirty = bool(store.manifest.get("dirty"))
+    if to_load or removed_ids or was_dirty:
+        store.mark_dirty()
 
     pending: list[_Pending] = []
     for doc_id, path in to_load:
@@ -104,6 +107,7 @@ def sync(settings: Settings, full: bool = False, progress: bool | None = None, e
         pending.append(_Pending(doc, chunks, json.dumps(structure.to_json()), doc_id not in stored))
 
     embedded = sentences_embedded = 0
+    languages: set[str] = set()
     bar = _progress(sum(len(p.chunks) for p in pending), progress)
     groups: list[list[_Pending]] = [[]]
     for item in pending:
@@ -112,28 +116,41 @@ def sync(settings: Settings, full: bool = False, progress: bool | None = None, e
         groups[-1].append(item)
     for group in groups:
         if group:
-            chunks, sentences = _write_group(store, embedder, group, settings, bar)
+            chunks, sentences, langs = _write_group(store, embedder, group, settings, bar)
             embedded += chunks
             sentences_embedded += sentences
+            languages |= langs
     if bar is not None:
         bar.close()
 
-    for doc_id in orphan_ids + removed_ids:
+    for doc_id in removed_ids:
         store.delete_chunks(list(store.chunk_metas(doc_id)))
         store.delete_document(doc_id)
+    # Chunks whose document has no record: a new file whose first sync was killed before its record, and which
+    # is gone or unreadable since. Sentences whose chunk is gone: a sync killed between the two writes.
+    recorded = set(store.documents())
+    orphans = [id_ for id_, meta in store.chunk_metas().items() if meta["doc_id"] not in recorded]
+    if orphans:
+        store.delete_chunks(orphans)
+    if was_dirty:
+        store.delete_orphan_sentences()
 
     added = sorted(p.doc.id for p in pending if p.is_new)
     removed = sorted(removed_ids)
     by_hash_removed = {stored_hash[d]: d for d in removed}
     renamed = [{"from": by_hash_removed[p.doc.content_hash], "to": p.doc.id}
                for p in pending if p.is_new and p.doc.content_hash in by_hash_removed]
-    changed = bool(pending or removed_ids or orphan_ids) or rebuilt
-    updates = {"last_sync": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    changed = bool(pending or removed_ids or orphans) or rebuilt or was_dirty
+    updates = {"last_sync": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "dirty": False}
     if changed:  # a new sync id tells derived indexes (keywords, lexicon) and serving processes to reload
         updates["sync_id"] = uuid.uuid4().hex
-    # Calibration describes the corpus as a whole: a few edited sentences do not move it.
-    big_change = rebuilt or removed_ids or sentences_embedded >= RECALIBRATE_SHARE * max(store.count_sentences(), 1)
-    if big_change or "calibration" not in store.manifest:
+    # Calibration describes the corpus as a whole: a few edited sentences do not move it, but a new language does.
+    calibrated = store.manifest.get("calibration") or {}
+    pairs = {pair for stats in calibrated.values() for pair in stats}
+    big_change = (rebuilt or removed_ids or was_dirty or not calibrated
+                  or any(f"en>{lang}" not in pairs for lang in languages)
+                  or sentences_embedded >= RECALIBRATE_SHARE * max(store.count_sentences(), 1))
+    if big_change:
         updates["calibration"] = calibrate(store, embedder)
     store.activate(**updates)
     keyword_index(settings, store)  # derived indexes rebuilt now, so the first question does not pay for them
@@ -152,7 +169,7 @@ def sync(settings: Settings, full: bool = False, progress: bool | None = None, e
     )
 
 
-def _write_group(store: Store, embedder, group: list[_Pending], settings: Settings, bar) -> tuple[int, int]:
+def _write_group(store: Store, embedder, group: list[_Pending], settings: Settings, bar) -> tuple[int, int, set]:
     """Embed what is new in these documents (reusing stored vectors of identical sentences), then write each
     document: new chunks and their sentences, moved spans, deleted chunks, and finally its record.
 
@@ -184,25 +201,26 @@ def _write_group(store: Store, embedder, group: list[_Pending], settings: Settin
     gone = [id_ for _, _, _, ids in plans for id_ in ids]
     moved = [r for _, _, records, _ in plans for r in records]
     new = [r for _, records, _, _ in plans for r in records]
-    if gone:
-        store.delete_chunks(gone)
-    if moved:  # same text, new position: sentence records are rewritten with their stored vectors
-        store.delete_sentences_of([r.id for r in moved])
-        store.update_chunk_metas([r.id for r in moved], [r.meta for r in moved])
-    if new:
-        store.add_chunks([r.id for r in new], [_mean([vectors[s[2]["text_hash"]] for s in r.sentences]) for r in new],
-                         [r.text for r in new], [r.meta for r in new])
+    # Sentences before their chunks: a chunk that exists always has its sentences (a moved chunk keeps its text, so
+    # its sentence records keep their ids and are rewritten in place with their new spans).
     sentences = [s for r in new + moved for s in r.sentences]
     if sentences:
         store.add_chunks([s[0] for s in sentences], [vectors[s[2]["text_hash"]] for s in sentences],
                          [s[1] for s in sentences], [s[2] for s in sentences], sentences=True)
+    if new:
+        store.add_chunks([r.id for r in new], [_mean([vectors[s[2]["text_hash"]] for s in r.sentences]) for r in new],
+                         [r.text for r in new], [r.meta for r in new])
+    if moved:
+        store.update_chunk_metas([r.id for r in moved], [r.meta for r in moved])
+    if gone:
+        store.delete_chunks(gone)
     store.put_documents([(item.doc.id, item.doc.text, _doc_meta(item.doc, len(item.chunks), item.structure_json),
                           title_vector) for (item, _, _, _), title_vector in zip(plans, title_vectors)])
     if bar is not None:
         bar.update(sum(len(item.chunks) for item in group))
     fresh_hashes = set(missing)
     embedded_chunks = sum(1 for _, new, _, _ in plans for r in new if any(m["text_hash"] in fresh_hashes for _, _, m in r.sentences))
-    return embedded_chunks, len(missing)
+    return embedded_chunks, len(missing), {s[2]["lang"] for s in sentences}
 
 
 def _mean(vectors: list[np.ndarray]) -> np.ndarray:

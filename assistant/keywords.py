@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -97,14 +99,16 @@ class KeywordIndex:
         return self._df.get(token, 0)
 
     def save(self, folder: Path, fingerprint: str) -> None:
-        tmp = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))  # one per writer: no clashes
         if self._bm25 is not None:
             self._bm25.save(str(tmp / "bm25"), show_progress=False)
         (tmp / "ids.json").write_text(json.dumps({"fingerprint": fingerprint, "ids": self.ids, "df": self._df}))
-        shutil.rmtree(folder, ignore_errors=True)
-        tmp.rename(folder)  # readers see the old folder or the new one, never a half-written one
+        old = folder.with_name(f".{folder.name}-old-{os.getpid()}")
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)  # a reader sees the old folder, the new one, or none (and then rebuilds): never a mix
+        shutil.rmtree(old, ignore_errors=True)
 
     @classmethod
     def load(cls, folder: Path, fingerprint: str) -> "KeywordIndex | None":
@@ -116,7 +120,7 @@ class KeywordIndex:
             if meta["fingerprint"] != fingerprint:
                 return None
             bm25 = bm25s.BM25.load(str(folder / "bm25")) if meta["ids"] else None
-        except (OSError, ValueError, KeyError):
+        except Exception:  # missing, truncated or from another version: derived data, rebuilt by the caller
             return None
         return cls(meta["ids"], bm25, meta["df"])
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -121,9 +123,10 @@ class Lexicon:
         folder.mkdir(parents=True, exist_ok=True)
         meta = {"fingerprint": mark, "model": self.model, "terms": self.terms, "langs": self.langs.tolist(),
                 "names": self.is_name.tolist()}
-        tmp = folder / "lexicon.tmp.npz"
-        np.savez(tmp, vectors=self.vectors, meta=np.array(json.dumps(meta, ensure_ascii=False)))
-        tmp.replace(folder / "lexicon.npz")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".lexicon-", suffix=".npz")  # one per writer: no clashes
+        with os.fdopen(fd, "wb") as out:
+            np.savez(out, vectors=self.vectors, meta=np.array(json.dumps(meta, ensure_ascii=False)))
+        os.replace(tmp, folder / "lexicon.npz")
 
     @classmethod
     def load(cls, folder: Path) -> tuple["Lexicon | None", str]:
@@ -132,7 +135,7 @@ class Lexicon:
                 meta = json.loads(str(data["meta"]))
                 lexicon = cls(meta["terms"], meta["langs"], meta["names"], data["vectors"], meta.get("model", ""))
                 return lexicon, meta["fingerprint"]
-        except (OSError, ValueError, KeyError):
+        except Exception:  # missing, truncated or from another version: derived data, rebuilt by the caller
             return None, ""
 
 

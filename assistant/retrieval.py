@@ -53,10 +53,11 @@ class Retriever:
         self.lexicon = lexicon  # the corpus's words in both languages (cross-language keywords, names)
         self.embedder = embedder
         self.weights = weights
-        self._metas = store.chunk_metas()
+        documents = store.documents()
+        # Only chunks of completely indexed documents (a sync may be writing others right now).
+        self._metas = {i: m for i, m in store.chunk_metas().items() if m["doc_id"] in documents}
         self._texts = dict(zip(*store.all_chunks()[:2]))
         self._calibration = store.manifest.get("calibration", {})
-        documents = store.documents()
         self._structures = {d: meta.get("structure") for d, meta in documents.items()}
         self._doc_ids = sorted(documents)
         vectors = store.title_vectors()

@@ -28,13 +28,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import IndexMissingError, StoreError
+from .errors import IndexMissingError, StaleIndexError, StoreError
 from .types import Filters
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 _BATCH = 2000  # Chroma caps the records of one call; stay well under it
 _DUMMY = [0.0]  # the manifest record carries no meaningful vector
+
+
+def _current(method):
+    """Reads of a generation that a finished rebuild has just dropped raise StaleIndexError (the reader reopens)."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        from chromadb.errors import NotFoundError
+
+        try:
+            return method(self, *args, **kwargs)
+        except NotFoundError:
+            raise StaleIndexError("The index was rebuilt while it was being read; reopen it.") from None
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -116,6 +132,17 @@ class Store:
         manifest_collection(self._client, self._name).delete(ids=["pending"])
         self.drop_other_generations()
 
+    def mark_dirty(self) -> None:
+        """Record, before the first write of a sync, that the index is being changed (cleared by activate)."""
+        if self.manifest.get("dirty"):
+            return
+        self.manifest = {**self.manifest, "dirty": True}
+        current = read_manifest(self._client, self._name)
+        if current is not None and current.get("generation") == self.manifest["generation"]:
+            _write_manifest(self._client, self._name, "active", {**current, "dirty": True})
+        else:
+            _write_manifest(self._client, self._name, "pending", self.manifest)
+
     def drop_other_generations(self) -> None:
         active = f"{self._name}-{self.manifest['generation']}"
         keep = {active, f"{active}-sents", f"{active}-docs", f"{self._name}-manifest"}
@@ -126,6 +153,7 @@ class Store:
 
     # --- chunks ---
 
+    @_current
     def chunk_metas(self, doc_id: str | None = None) -> dict[str, dict]:
         """id -> metadata of every chunk (of one document)."""
         where = {"doc_id": doc_id} if doc_id else None
@@ -165,13 +193,18 @@ class Store:
             self._sents.delete(where={"chunk_id": {"$in": ids[i : i + _BATCH]}})
             self._chunks.delete(ids=ids[i : i + _BATCH])
 
-    def delete_sentences_of(self, chunk_ids: list[str]) -> None:
-        for i in range(0, len(chunk_ids), _BATCH):
-            self._sents.delete(where={"chunk_id": {"$in": chunk_ids[i : i + _BATCH]}})
+    def delete_orphan_sentences(self) -> None:
+        """Sentences whose chunk does not exist (left by an interrupted sync)."""
+        chunks = set(self._chunks.get(include=[])["ids"])
+        got = self._sents.get(include=["metadatas"])
+        orphans = [i for i, m in zip(got["ids"], got["metadatas"]) if m["chunk_id"] not in chunks]
+        for i in range(0, len(orphans), _BATCH):
+            self._sents.delete(ids=orphans[i : i + _BATCH])
 
     def count_sentences(self) -> int:
         return self._sents.count()
 
+    @_current
     def sentence_vectors(self, chunk_ids: list[str]) -> tuple[list[dict], np.ndarray]:
         """Metadata and vectors of every sentence of these chunks."""
         got = self._sents.get(where={"chunk_id": {"$in": chunk_ids}}, include=["embeddings", "metadatas"])
@@ -179,13 +212,16 @@ class Store:
             return [], np.zeros((0, self.manifest["dimension"]), dtype=np.float32)
         return got["metadatas"], np.asarray(got["embeddings"], dtype=np.float32)
 
+    @_current
     def chunk_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         got = self._chunks.get(ids=ids, include=["embeddings"])
         return {i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"])}
 
+    @_current
     def count_chunks(self) -> int:
         return self._chunks.count()
 
+    @_current
     def query(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
         """The chunks nearest to the vector, through llama-index's Chroma integration (its metadata filters and
         query translation); their ids are what retrieval needs."""
@@ -201,6 +237,7 @@ class Store:
         return [Hit(node.node_id, float(similarity), node.get_content(), node.metadata)
                 for node, similarity in zip(result.nodes, result.similarities)]
 
+    @_current
     def query_sentences(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
         """The sentences nearest to the vector (Chroma directly: llama-index would wrap every hit in a node)."""
         n = min(k, self._sents.count())
@@ -220,6 +257,7 @@ class Store:
             self._llama = ChromaVectorStore(chroma_collection=self._chunks)
         return self._llama
 
+    @_current
     def all_chunks(self) -> tuple[list[str], list[str], list[dict]]:
         """Every chunk's id, text and metadata (to build the keyword index)."""
         got = self._chunks.get(include=["documents", "metadatas"])
@@ -227,11 +265,13 @@ class Store:
 
     # --- documents ---
 
+    @_current
     def documents(self) -> dict[str, dict]:
         """doc_id -> metadata of every completely indexed document."""
         got = self._docs.get(include=["metadatas"])
         return dict(zip(got["ids"], got["metadatas"]))
 
+    @_current
     def document_text(self, doc_id: str) -> str | None:
         got = self._docs.get(ids=[doc_id], include=["documents"])
         return got["documents"][0] if got["ids"] else None
@@ -244,6 +284,7 @@ class Store:
             self._docs.upsert(ids=[r[0] for r in batch], documents=[r[1] for r in batch],
                               metadatas=[r[2] for r in batch], embeddings=[r[3] for r in batch])
 
+    @_current
     def title_vectors(self) -> dict[str, np.ndarray]:
         got = self._docs.get(include=["embeddings"])
         return {i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"])}

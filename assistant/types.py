@@ -181,12 +181,16 @@ class Filters:
 
         if not filters:
             return None
+        if not isinstance(filters, dict):
+            raise QueryError("Filters must be an object such as {\"language\": \"zh\"}.")
         unknown = set(filters) - set(cls.KEYS)
         if unknown:
             raise QueryError(f"Unknown filter {', '.join(sorted(unknown))} (known: {', '.join(cls.KEYS)})")
         doc = filters.get("doc_id") or ()
+        if not isinstance(doc, (str, list, tuple)) or not all(isinstance(d, str) for d in ([doc] if isinstance(doc, str) else doc)):
+            raise QueryError("Filter doc_id must be a document id or a list of them.")
         language = filters.get("language") or ""
-        if language and language not in {"zh", "en", "mixed"}:
+        if not isinstance(language, str) or (language and language not in {"zh", "en", "mixed"}):
             raise QueryError(f"Unknown language filter '{language}' (zh, en or mixed)")
         dates = {}
         for key in ("date_from", "date_to"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import resource
 import shutil
 import signal
 import subprocess
@@ -218,21 +219,33 @@ def _variants(corpus: Path, n: int, first: int = 0):
         (corpus / f"variant_{i:03d}.md").write_text(text)
 
 
-def _run_time(cmd, env, index_dir: Path, copy_from: Path | None) -> float:
-    """Seconds an uninterrupted run of `cmd` takes on a copy of the index (or from scratch): kills are timed
-    against it, so they land mid-sync on fast and slow machines alike."""
+def _run_cpu(cmd, env, index_dir: Path, copy_from: Path | None) -> float:
+    """CPU seconds an uninterrupted run of `cmd` takes on a copy of the index (or from scratch). Kills are timed in
+    the victim's own CPU time, which other load on the machine does not stretch the way it stretches wall time."""
     if copy_from is not None:
         shutil.copytree(copy_from, index_dir)
-    started = time.monotonic()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(cmd, env={**env, "ASSISTANT_INDEX_DIR": str(index_dir)}, capture_output=True, timeout=300,
                    check=True)
-    return time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def _kill_at_random(cmd, env, rng, low, high) -> bool:
-    """Start `cmd`, SIGKILL it after a random delay; True when it was still running (killed mid-way)."""
+    """Start `cmd` and SIGKILL it once it has used a random share (low..high) of `_run_cpu`'s measure; True when
+    it was still running then (killed mid-way)."""
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(rng.uniform(low, high))
+    target = rng.uniform(low, high)
+    try:
+        while proc.poll() is None and _cpu_seconds(proc.pid) < target:
+            time.sleep(0.02)
+    except (OSError, IndexError):  # it exited between the poll and the read
+        pass
     running = proc.poll() is None
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -246,10 +259,10 @@ def test_kill_during_sync_leaves_a_working_index_and_the_next_sync_completes(tmp
     _variants(corpus, 12)  # ~300 new chunks, one document per write step
     env = {**os.environ, "ASSISTANT_CORPUS_DIR": str(corpus), "ASSISTANT_INDEX_DIR": str(settings.index_dir)}
     cmd = [sys.executable, "-m", "assistant.cli", "index", "--json"]
-    whole = _run_time(cmd, env, tmp_path / "timing", copy_from=settings.index_dir)
+    whole = _run_cpu(cmd, env, tmp_path / "timing", copy_from=settings.index_dir)
     rng = random.Random(7)
     partial = 0
-    share = 0.85  # of the measured run time; shrunk whenever a run finished before its kill (a noisy machine)
+    share = 0.85  # of the measured run; shrunk whenever a run finished before its kill
     for attempt in range(4):
         if attempt == 1:  # an edit between kills: the resumed sync must pick it up as well
             (corpus / "variant_000.md").write_text((corpus / "variant_000.md").read_text() + "\nA late addition.\n")
@@ -280,13 +293,13 @@ def test_killed_full_rebuild_keeps_the_old_index_and_resumes(tmp_path):
     _variants(corpus, 12)
     env = {**os.environ, "ASSISTANT_CORPUS_DIR": str(corpus), "ASSISTANT_INDEX_DIR": str(settings.index_dir)}
     cmd = [sys.executable, "-m", "assistant.cli", "index", "--full"]
-    whole = _run_time(cmd, env, tmp_path / "timing", copy_from=None)
+    whole = _run_cpu(cmd, env, tmp_path / "timing", copy_from=None)
     rng, share = random.Random(3), 0.85
     for _ in range(4):
         before = index_state(settings)
         if _kill_at_random(cmd, env, rng, 0.5 * whole, share * whole):
             break
-        share *= 0.6  # the rebuild finished before its kill (a noisy machine): try earlier
+        share *= 0.6  # the rebuild finished before its kill: try earlier
     else:
         pytest.fail("no kill landed in the middle of the rebuild")
     assert index_state(settings) == before  # the active index is untouched until the rebuild completes
@@ -295,3 +308,55 @@ def test_killed_full_rebuild_keeps_the_old_index_and_resumes(tmp_path):
     reference = Settings(corpus_dir=corpus, index_dir=tmp_path / "reference")
     indexer.sync(reference, progress=False)
     assert sorted(index_state(settings).values()) == sorted(index_state(reference).values())
+
+
+def full_state(settings: Settings) -> tuple:
+    """Chunks and sentences (ids and spans) and document records: everything a fresh build would produce."""
+    store = Store.open(settings)
+    chunks = index_state(settings)
+    metas, _ = store.sentence_vectors(list(chunks))
+    everything = store._sents.get(include=["metadatas"])  # also sentences whose chunk is gone
+    sentences = sorted((i, m["start"], m["end"]) for i, m in zip(everything["ids"], everything["metadatas"]))
+    docs = sorted((d, m["content_hash"]) for d, m in store.documents().items())
+    return sorted(chunks.items()), sentences, docs, len(metas)
+
+
+@pytest.mark.parametrize("method, nth", [
+    ("add_chunks", 1),  # sentences written, their chunks not
+    ("add_chunks", 2),  # chunks written, moved spans not
+    ("update_chunk_metas", 1),
+    ("delete_chunks", 1),
+    ("put_documents", 1),  # everything but the documents' records
+    ("activate", 1),  # everything but the manifest: derived indexes must still be rebuilt next time
+])
+def test_a_sync_failing_at_any_write_is_completed_by_the_next(settings, tmp_path, monkeypatch, method, nth):
+    corpus = copy_corpus(settings.corpus_dir, SMALL)
+    indexer.sync(settings, progress=False)
+    # One sync that needs every kind of write: an edit that moves later chunks, a new file, a deleted file.
+    eo = corpus / EO
+    eo.write_text(eo.read_text().replace("Sec. 2. Policy.", "A new opening sentence about zebraquux.\n\nSec. 2. Policy."))
+    (corpus / "new.md").write_text("# New\n\nThe Treasurer may invest up to five percent of the fund in zebraquux.\n")
+    (corpus / CEA).unlink()
+    original, calls = getattr(Store, method), []
+
+    def crash(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == nth:
+            raise RuntimeError("simulated crash")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, method, crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        indexer.sync(settings, progress=False)
+    monkeypatch.setattr(Store, method, original)
+
+    from assistant.api import Assistant
+
+    assert Assistant.open(settings).search("alternative assets", k=3)  # the interrupted index still answers
+    indexer.sync(settings, progress=False)
+    reference = Settings(corpus_dir=corpus, index_dir=tmp_path / "reference", embed_model="use")
+    indexer.sync(reference, progress=False)
+    assert full_state(settings) == full_state(reference)
+    after = Assistant.open(settings)
+    assert after.retriever.keywords.known("zebraquux")  # the keyword index caught up too
+    assert any(p.doc_id == "new.md" for p in after.search("zebraquux", k=3))

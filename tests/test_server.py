@@ -329,12 +329,12 @@ def test_index_endpoint_syncs_and_questions_are_answered_during_a_sync(live):
 
     sync = threading.Thread(target=rebuild)
     sync.start()
-    time.sleep(0.3)
-    answers = [ask(http, EN_Q) for _ in range(2)]
-    answered_during_sync = sync.is_alive()
+    answers = []
+    while sync.is_alive():  # questions keep being answered for as long as the rebuild runs
+        answers.append(ask(http, EN_Q))
     sync.join(120)
+    assert answers, "no question was answered while the rebuild ran"
     assert all(a["grounded"] for a in answers)
-    assert answered_during_sync, "the full rebuild ended before the questions were answered; it should take longer"
     assert report["status"] == 200 and report["rebuilt"] and report["chunks_total"] > 0
     assert ask(http, EN_Q)["grounded"]
 
