@@ -16,7 +16,7 @@ from assistant.api import Assistant
 from assistant.settings import Settings
 
 from conftest import REPO, copy_corpus
-from test_ui import EN_Q, EO, HOSTILE, HOSTILE_Q, ZH, write_hostile
+from test_ui import EN_Q, EO, HOSTILE_Q, ZH, write_hostile
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

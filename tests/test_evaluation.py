@@ -363,7 +363,7 @@ def test_malformed_line_names_its_line(tmp_path, bad, message):
     path = write_jsonl(tmp_path / "qa.jsonl", [GOOD, "", bad])
     with pytest.raises(QueryError) as info:
         load_questions(path)
-    assert f"qa.jsonl:3:" in str(info.value)
+    assert "qa.jsonl:3:" in str(info.value)
     assert message in str(info.value)
     assert isinstance(info.value, AssistantError)
 
