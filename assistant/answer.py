@@ -1,9 +1,10 @@
 """Ranked passages → an extractive answer: the sentences that answer, each with a verified citation, or an honest
 "the documents do not say".
 
-Sentences of the top passages are scored against the question (their cosine from retrieval plus the share of the
-question's keywords they contain, weighted by rarity); the best few are kept in order of relevance, near-duplicates
-dropped and neighbours in one document merged into one quote. Every quote is checked against the stored document
+Sentences of the top passages are scored against the question (their fused score from retrieval, plus the share of
+the question's words they contain, weighted by rarity, plus a bonus when they hold the kind of fact asked for); the
+best few are kept in order of relevance, near-duplicates dropped and neighbours in one document merged into one
+quote. Every quote is checked against the stored document
 text before it is returned. The answer abstains when the evidence does not hold what was asked (see abstain()).
 """
 
@@ -17,7 +18,7 @@ from .keywords import tokenize
 from .retrieval import MIN_SENTENCE_CHARS, Scored, to_passage
 from .types import Answer, Citation
 
-# Sentence selection, tuned on the development and extra question sets (docs/answers.md).
+# Sentence selection, tuned on the development and extra question sets (docs/retrieval.md, "Answers").
 MAX_SENTENCES = 3
 MARGIN = 3.0  # keep sentences scoring within this of the best one (scores are standardized per question)
 COVERAGE_WEIGHT = 2.0  # share of the question's rare words in the sentence
@@ -79,12 +80,12 @@ def select_sentences(query: str, passages: list[Scored], retriever, focus: str =
         return []
     candidates.sort(key=lambda c: -c.score)
     best = candidates[0].score
+    support = focus_weights or weights
     chosen: list[_Candidate] = []
     seen_tokens: list[set] = []
     for c in candidates:
         if len(chosen) == MAX_SENTENCES or c.score < best - MARGIN:
             break
-        support = focus_weights or weights
         if chosen and _coverage(support, c.text) < SUPPORT_SHARE * _coverage(support, chosen[0].text):
             continue  # a further quote must share the question's words about as well as the best one does
         if any(c.doc_id == o.doc_id and c.start < o.end and o.start < c.end for o in chosen):
