@@ -29,8 +29,9 @@ def _fail(exc: AssistantError) -> None:
 @click.option("--corpus", "corpus_dir", type=click.Path(path_type=Path), help="Corpus folder [env ASSISTANT_CORPUS_DIR; default ./corpus].")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder [env ASSISTANT_INDEX_DIR; default ./index].")
 @click.option("--embed-model", help="Embedding model: use, e5, use+e5 or st:<model> [env ASSISTANT_EMBED_MODEL].")
+@click.option("--chroma-url", help="Keep the index on a Chroma server, http://HOST:PORT [env ASSISTANT_CHROMA_URL].")
 @click.pass_context
-def main(ctx, corpus_dir, index_dir, embed_model):
+def main(ctx, corpus_dir, index_dir, embed_model, chroma_url):
     """A cited-answer assistant over policy documents, in Chinese and English.
 
     \b
@@ -43,7 +44,7 @@ def main(ctx, corpus_dir, index_dir, embed_model):
       assistant eval --qa eval/qa-dev.jsonl
     """
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-    ctx.obj = {"corpus_dir": corpus_dir, "index_dir": index_dir, "embed_model": embed_model}
+    ctx.obj = {"corpus_dir": corpus_dir, "index_dir": index_dir, "embed_model": embed_model, "chroma_url": chroma_url}
 
 
 def _corpus_option(f):

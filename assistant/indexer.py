@@ -346,7 +346,7 @@ def status(settings: Settings) -> IndexStatus:
         embed_model=manifest.get("embed_model", ""),
         dimension=manifest.get("dimension", 0),
         corpus_dir=str(settings.corpus_dir),
-        index_dir=str(settings.index_dir),
+        index_dir=settings.chroma_url or str(settings.index_dir),
         last_sync=manifest.get("last_sync", ""),
         behind={
             "added": sorted(d for d in files if d not in stored),

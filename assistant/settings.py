@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(20.0, description="Files larger than this are refused.")
     embed_batch: int = Field(64, description="Texts per embedding batch.")
     collection: str = Field("passages", description="Name of the Chroma collection holding the chunks.")
+    chroma_url: str = Field(
+        "", description="A Chroma server (http://HOST:PORT) to hold the index instead of the index folder; the folder "
+        "then keeps only derived data (keyword index, lexicon), rebuilt from the server's contents when stale.")
 
     @property
     def chroma_dir(self) -> Path:

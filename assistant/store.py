@@ -62,10 +62,13 @@ class Hit:
 
 
 def _client(settings):
+    """The embedded store under the index folder, or a Chroma server when `chroma_url` is set."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if settings.chroma_url:
+        return _server_client(settings.chroma_url, chroma_settings)
     try:
         settings.chroma_dir.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
@@ -73,6 +76,24 @@ def _client(settings):
         raise StoreError(f"Cannot open the index folder {settings.index_dir}: {exc.strerror or exc}") from None
     except Exception as exc:  # chromadb raises its own types for a corrupt or incompatible database
         raise StoreError(f"Cannot open the Chroma store in {settings.index_dir}: {exc}") from None
+
+
+def _server_client(url: str, chroma_settings):
+    import chromadb
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url if "://" in url else f"http://{url}")
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise StoreError(f"Not a Chroma server address: '{url}' (expected http://HOST:PORT)")
+    try:
+        client = chromadb.HttpClient(host=parsed.hostname, port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+                                     ssl=parsed.scheme == "https", settings=chroma_settings)
+        client.heartbeat()
+        return client
+    except Exception as exc:  # connection refused, timeout, or a server of an incompatible version
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise StoreError(f"Cannot use the Chroma server at {url} ({reason.rstrip('.')}); check that `chroma run` is "
+                         f"up there, of a version compatible with chromadb {chromadb.__version__}.") from None
 
 
 class Store:
@@ -97,12 +118,12 @@ class Store:
     @classmethod
     def open(cls, settings) -> "Store":
         """The active index, or IndexMissingError when none has been built."""
-        if not settings.chroma_dir.exists():
+        if not settings.chroma_url and not settings.chroma_dir.exists():
             raise IndexMissingError(settings.index_dir)
         client = _client(settings)
         manifest = read_manifest(client, settings.collection)
         if manifest is None:
-            raise IndexMissingError(settings.index_dir)
+            raise IndexMissingError(settings.chroma_url or settings.index_dir)
         return cls(client, settings.collection, manifest)
 
     @classmethod
