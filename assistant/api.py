@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from .errors import IndexMismatchError, QueryError, StaleIndexError
 from .settings import Settings
 from .types import Answer, IndexStatus, Passage, SyncReport
 
-MAX_QUESTION_CHARS = 2000  # longer input is cut: nothing a question needs lies beyond it
+MAX_QUESTION_CHARS = 2000
+REFRESH_SECONDS = 2.0  # longer input is cut: nothing a question needs lies beyond it
 
 
 class Assistant:
@@ -20,6 +22,7 @@ class Assistant:
         self.retriever = retriever
         self.embedder = embedder
         self._sync_lock = threading.Lock()  # one sync at a time; questions are never blocked by it
+        self._checked = time.monotonic()  # when the index was last checked for changes made elsewhere
 
     @classmethod
     def open(cls, settings: Settings | None = None) -> "Assistant":
@@ -58,7 +61,12 @@ class Assistant:
         return self._current(answer)
 
     def _current(self, work):
-        """Run `work(retriever)`; if a rebuild replaced the index under it, reopen the index and run it once more."""
+        """Run `work(retriever)`; if a rebuild replaced the index under it, reopen the index and run it once more.
+        On a Chroma server, where other processes sync too, the index is also reopened when it changed (checked at
+        most every REFRESH_SECONDS)."""
+        if self.settings.chroma_url and time.monotonic() - self._checked > REFRESH_SECONDS:
+            self._checked = time.monotonic()
+            self.refresh()
         try:
             return work(self.retriever)
         except StaleIndexError:

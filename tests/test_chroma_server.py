@@ -95,3 +95,18 @@ def test_an_unreachable_server_is_a_clear_error(tmp_path):
                             text=True, timeout=60)
     assert result.returncode == 2
     assert "Cannot use the Chroma server" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_serving_process_sees_syncs_made_by_another(chroma_server, tmp_path):
+    from assistant import api
+    from assistant.api import Assistant
+
+    corpus = copy_corpus(tmp_path / "corpus", [EO])
+    writer = Settings(corpus_dir=corpus, index_dir=tmp_path / "writer", embed_model="use", chroma_url=chroma_server)
+    indexer.sync(writer, progress=False)
+    reader = Assistant.open(writer.model_copy(update={"index_dir": tmp_path / "reader"}))
+    assert not any("zebraquux" in p.text for p in reader.search("zebraquux fund", k=3))
+    (corpus / "new.md").write_text("# Note\n\nThe zebraquux fund may hold up to five percent in digital assets.\n")
+    indexer.sync(writer, progress=False)  # another process, as far as the reader knows
+    time.sleep(api.REFRESH_SECONDS + 0.1)
+    assert any("zebraquux" in p.text for p in reader.search("zebraquux fund", k=3))
