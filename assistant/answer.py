@@ -173,6 +173,10 @@ def _only_space_between(source: str, parts) -> bool:
 
 # What a question asks for, and what an answer to it must contain. Checked on the chosen sentences.
 _SLOTS = [
+    ("vote tally",
+     r"\bvotes?\b|\bvoted\b|\btally\b|投票|票数|表决",
+     r"(?<![\d-])\d{1,3}\s*(?:-|–|to)\s*\d{1,3}(?![\d-])|\b\d+\s+(?:votes?|yeas?|nays?|ayes?|in favou?r|against)\b"
+     r"|\d+\s*票"),
     ("percentage",
      r"\b(percent(age)?|what share|which share|proportion|how large a share)\b|比例|占比|百分之|百分比|份额|比重|佔比|比重",
      r"\d\s*(%|％|percent|per cent)|百分之"),
@@ -202,7 +206,8 @@ def asked_slot(question: str) -> tuple[str, re.Pattern] | None:
     found = [(m.start(), name, answer) for name, asks, answer in _SLOTS if (m := asks.search(question))]
     if not found:
         return None
-    _, name, answer = min(found, key=lambda f: f[0])
+    # A vote is asked for as "how many votes": the specific kind wins over the plain count.
+    _, name, answer = min(found, key=lambda f: (f[1] != "vote tally", f[0]))
     if name == "count" and (noun := _counted_noun(question)):
         # "how many votes": a number of votes, not just any number (same-language evidence only can show it)
         answer = re.compile(rf"(\d[\d,.]*|\b(?:one|two|three|four|five|six|seven|eight|nine|ten)\b)\s+(?:\w+\s+){{0,2}}{noun}", re.I)

@@ -216,7 +216,9 @@ def test_citations_are_verified_against_the_stored_text():
     ("What share of the market does it hold?", "percentage"),
     ("When was the order signed?", "date"),
     ("How long does the Secretary have?", "duration"),
-    ("How many votes did the bill receive when the House took it up?", "count"),
+    ("How many votes did the bill receive when the House took it up?", "vote tally"),
+    ("What was the final vote in the Senate?", "vote tally"),
+    ("参议院的表决结果是多少票?", "vote tally"),
     ("该基金投资了多少美元?", "amount"),
     ("法案在哪一天通过?", "date"),
     ("Which assets are alternative assets?", None),
@@ -227,9 +229,12 @@ def test_asked_slot(question, slot):
 
 
 def test_count_slot_needs_the_counted_thing():
-    _, pattern = answering.asked_slot("How many votes did S. 1582 receive?")
-    assert pattern.search("The bill passed with 308 votes in favour.")
-    assert not pattern.search("S. 1582 was introduced on May 1, 2025.")
+    _, pattern = answering.asked_slot("How many Americans participate in the plans?")
+    assert pattern.search("more than 90 million Americans participate in employer-sponsored plans")
+    assert not pattern.search("In 2025, the plans covered most workers.")
+    _, tally = answering.asked_slot("How many votes did S. 1582 receive?")
+    assert tally.search("The bill passed the Senate 68-30.") and tally.search("It received 308 votes.")
+    assert not tally.search("S. 1582 was introduced on May 1, 2025.")
 
 
 def test_abstention_needs_the_asked_fact_and_known_names(shipped):
