@@ -282,8 +282,7 @@ def _keyword_weights(query: str, retriever) -> dict[str, float]:
     say more about what is asked)."""
     if not query:
         return {}
-    expanded = retriever.keyword_query(query) if hasattr(retriever, "keyword_query") else query
-    tokens = set(tokenize(expanded))
+    tokens = set(tokenize(retriever.keyword_query(query)))
     n = max(len(retriever.keywords.ids), 1)
     return {t: math.log(1 + n / (1 + retriever.keywords.document_frequency(t))) for t in tokens}
 

@@ -49,10 +49,6 @@ _TRAILER = re.compile(
 )
 
 
-def supported(path: Path) -> bool:
-    return path.suffix.lower() in FORMATS
-
-
 def discover(corpus_dir: Path) -> list[Path]:
     """Every candidate file under the corpus, sorted; hidden files and folders and the corpus README are skipped."""
     found = []

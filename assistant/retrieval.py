@@ -55,8 +55,9 @@ class Retriever:
         self.weights = weights
         documents = store.documents()
         # Only chunks of completely indexed documents (a sync may be writing others right now).
-        self._metas = {i: m for i, m in store.chunk_metas().items() if m["doc_id"] in documents}
-        self._texts = dict(zip(*store.all_chunks()[:2]))
+        ids, texts, metas = store.all_chunks()
+        self._metas = {i: m for i, m in zip(ids, metas) if m["doc_id"] in documents}
+        self._texts = dict(zip(ids, texts))
         self._calibration = store.manifest.get("calibration", {})
         self._structures = {d: meta.get("structure") for d, meta in documents.items()}
         self._doc_ids = sorted(documents)

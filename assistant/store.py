@@ -234,11 +234,6 @@ class Store:
         return got["metadatas"], np.asarray(got["embeddings"], dtype=np.float32)
 
     @_current
-    def chunk_vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
-        got = self._chunks.get(ids=ids, include=["embeddings"])
-        return {i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"])}
-
-    @_current
     def count_chunks(self) -> int:
         return self._chunks.count()
 

@@ -168,6 +168,10 @@ class _Retriever:
     lexicon = None
 
     @staticmethod
+    def keyword_query(query):  # no other language to render the words in
+        return query
+
+    @staticmethod
     def locate(doc_id, offset, fallback=""):
         return fallback
 
