@@ -10,13 +10,15 @@ from pathlib import Path
 
 import click
 
-from .errors import AssistantError
+from .errors import AssistantError, QueryError
 
 
 def _settings(ctx: click.Context, **overrides):
     from .settings import Settings
 
-    given = {k: v for k, v in {**ctx.obj, **overrides}.items() if v is not None}
+    # a subcommand's own option wins over the group's, but an option not given leaves the group's in place
+    given = {k: v for k, v in {**ctx.obj, **{k: v for k, v in overrides.items() if v is not None}}.items()
+             if v is not None}
     return Settings(**given)
 
 
@@ -141,6 +143,16 @@ def _filter_options(f):
     return click.option("--doc", multiple=True, help="Only this document (its path in the corpus); repeatable.")(f)
 
 
+def _checked(question: str) -> str:
+    """The question, or a one-line error when it is longer than the assistant reads."""
+    from .api import MAX_QUESTION_CHARS
+
+    if len(question) > MAX_QUESTION_CHARS:
+        _fail(QueryError(f"The question is {len(question):,} characters long; at most {MAX_QUESTION_CHARS:,} are "
+                         "read. Shorten it."))
+    return question
+
+
 def _open(ctx, index_dir):
     from .api import Assistant
 
@@ -164,6 +176,7 @@ def ask(ctx, question, k, index_dir, doc, language, date_from, date_to, as_json)
       assistant ask "What did the 2022 release warn about?" --date-from 2022-01-01 --date-to 2022-12-31
     """
     try:
+        question = _checked(question)
         answer = _open(ctx, index_dir).ask(question, k=k, filters=_filters(doc, language, date_from, date_to))
     except AssistantError as exc:
         _fail(exc)
@@ -200,6 +213,7 @@ def search(ctx, query, k, index_dir, doc, language, date_from, date_to, as_json)
       assistant search "稳定币 储备" --language en --json
     """
     try:
+        query = _checked(query)
         passages = _open(ctx, index_dir).search(query, k=k, filters=_filters(doc, language, date_from, date_to))
     except AssistantError as exc:
         _fail(exc)

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(20.0, description="Files larger than this are refused.")
     embed_batch: int = Field(64, description="Texts per embedding batch.")
     collection: str = Field("passages", description="Name of the Chroma collection holding the chunks.")
+    read_token: str = Field(
+        "", repr=False, description="When set, every read (questions, search, documents, status, the chat page "
+        "and its API) needs it: header 'Authorization: Bearer <token>', or once ?token=<token> in the page's "
+        "address, which sets a cookie. The admin token is accepted too. /healthz stays open.")
     chroma_url: str = Field(
         "", description="A Chroma server (http://HOST:PORT) to hold the index instead of the index folder; the folder "
         "then keeps only derived data (keyword index, lexicon), rebuilt from the server's contents when stale.")

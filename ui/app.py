@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from assistant import uploads
 from assistant.documents import FORMATS
-from assistant.errors import AssistantError, UploadError
+from assistant.api import MAX_QUESTION_CHARS
+from assistant.errors import AssistantError, QueryError, UploadError
 from assistant.types import Answer, Citation, Passage
 
 ADMIN_TOKEN_ENV = "ASSISTANT_ADMIN_TOKEN"
@@ -92,6 +93,7 @@ def answer_turn(assistant, message: str, history, doc_ids=None, language: str = 
         return history, sources_html(None, assistant.document_text)
     user = {"role": "user", "content": _md(message)}  # shown as typed: markup in a question is text too
     try:
+        check_length(message)
         answer = assistant.ask(message, history=plain_history(history),
                                filters=filters_from(doc_ids, language, date_from, date_to))
     except AssistantError as exc:
@@ -127,8 +129,16 @@ def chat_text(answer: Answer, meta: dict | None = None) -> str:
     return "\n".join(lines).rstrip()
 
 
+def check_length(question: str) -> None:
+    """QueryError for a question longer than the assistant reads (assistant.api.MAX_QUESTION_CHARS)."""
+    if len(question or "") > MAX_QUESTION_CHARS:
+        raise QueryError(f"The question is {len(question):,} characters long; at most {MAX_QUESTION_CHARS:,} are "
+                         "read. Shorten it.")
+
+
 def chat_api(assistant, message: str, history=None) -> str:
     """What `Client(url).predict(message, api_name="/chat")` returns."""
+    check_length(message)
     answer = assistant.ask(message, history=plain_history(history, shown=False))
     return chat_text(answer, document_meta(assistant))
 
