@@ -33,6 +33,8 @@ CORPUS_NOTES = {"readme.md", "readme.txt", "readme"}
 # A .docx is a zip: refuse archives that would inflate beyond this, or inflate suspiciously (zip bombs).
 MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
 MAX_ZIP_RATIO = 200
+# python-docx parses every XML part whole, at several times its size in memory; a long report's XML is ~10 MB.
+MAX_DOCX_XML_BYTES = 50 * 1024 * 1024
 
 _ISO_DATE = re.compile(r"(20\d\d|19\d\d)-(\d\d)-(\d\d)")
 _ZH_DATE = re.compile(r"(20\d\d|19\d\d)年(\d{1,2})月(\d{1,2})日")
@@ -411,13 +413,19 @@ def _load_docx(data: bytes) -> dict:
 
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unzipped = sum(info.file_size for info in archive.infolist())
+            infos = archive.infolist()
     except zipfile.BadZipFile:
         raise DocumentError("", "not a valid Word .docx file (not a zip archive)") from None
+    # Declared sizes first: nothing is inflated for these checks.
+    unzipped = sum(info.file_size for info in infos)
     if unzipped > MAX_UNZIPPED_BYTES or unzipped > MAX_ZIP_RATIO * len(data):
         raise DocumentError("", f"refused: archive inflates to {unzipped / 1e6:.0f} MB (zip bomb?)")
+    xml = sum(info.file_size for info in infos if info.filename.endswith((".xml", ".rels")))
+    if xml > MAX_DOCX_XML_BYTES:
+        raise DocumentError("", f"refused: its XML inflates to {xml / 1e6:.0f} MB, over the "
+                                f"{MAX_DOCX_XML_BYTES / 1e6:.0f} MB a Word file is read up to")
     try:
-        word = docx.Document(io.BytesIO(data))
+        word = docx.Document(io.BytesIO(_verified_zip(data, infos)))
     except Exception as exc:
         raise DocumentError("", f"not a valid Word .docx file ({type(exc).__name__})") from None
 
@@ -450,6 +458,23 @@ def _load_docx(data: bytes) -> dict:
     author = "" if props.author == "python-docx" else props.author or ""
     return {"text": text, "title": props.title or title, "date": _find_date(text[:600]) or created,
             "headings": headings, "issuer": author}
+
+
+def _verified_zip(data: bytes, infos: list[zipfile.ZipInfo]) -> bytes:
+    """The archive rebuilt (stored, not compressed) from its members as they really inflate, read in bounded pieces.
+    Headers can understate a member's size; zipfile then cuts it at the declared size and fails its checksum, but
+    a whole-member read (what python-docx does) inflates everything first: a 4 kB claim could cost gigabytes."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as copy:
+        for info in infos:
+            if info.is_dir():
+                continue
+            pieces = []
+            with source.open(info) as member:
+                while piece := member.read(1 << 20):
+                    pieces.append(piece)
+            copy.writestr(info.filename, b"".join(pieces))
+    return out.getvalue()
 
 
 _LOADERS = {"markdown": _load_markdown, "text": _load_text, "html": _load_html, "pdf": _load_pdf, "docx": _load_docx}
