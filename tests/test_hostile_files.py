@@ -16,9 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
 from assistant import indexer
 from assistant.api import Assistant
+from assistant.cli import main
 from assistant.server import ServerThread, create_app
 from assistant.settings import Settings
 from ui import app as ui
@@ -187,7 +189,8 @@ def folder(tmp_path_factory, hostile_bytes):
     for name, data in hostile_bytes.items():
         (settings.corpus_dir / name).write_bytes(data)
     for name in ODD_NAMES:
-        (settings.corpus_dir / name).write_text(f"# Odd name\n\nA notice stored as {name!r}.\n", encoding="utf-8")
+        text = f"# Odd name\n\nA notice stored as {name} on disk.\n"
+        (settings.corpus_dir / name).write_text(text, encoding="utf-8")
     with open(os.path.join(os.fsencode(settings.corpus_dir), LATIN1_NAME), "wb") as fh:
         fh.write(b"# Latin-1 name\n\nA file whose name is not UTF-8.\n")
     run = cli_index(settings)
@@ -221,6 +224,17 @@ def test_folder_odd_file_names(folder):
     shown = "latin1-\\xe9t\\xe9.md"  # the bytes that are not UTF-8, escaped: the report stays valid JSON
     assert "not valid UTF-8" in failed[shown] and "rename" in failed[shown]
     assert set(report["added"]) | set(failed) == {c.name for c in CASES} | set(ODD_NAMES) | {shown}
+
+
+def test_cli_shows_control_characters_as_escapes(folder):
+    """A terminal acts on escape sequences: in file names and document text the CLI prints them escaped."""
+    root, settings, run, report = folder
+    assert "\x1b" not in run.stderr.decode()
+    result = CliRunner().invoke(main, ["search", "A notice stored as ctl red on disk", "-k", "20", "--index",
+                                       str(settings.index_dir)])
+    assert result.exit_code == 0, result.output
+    assert "ctl\\x01\\x1b[31mred.md" in result.output  # the file name, and its text quoting it
+    assert "\x1b" not in result.output and "\x01" not in result.output
 
 
 # --- the chat page's upload handler

@@ -154,8 +154,10 @@ def test_gradio_chat_api(served, name, question, expected, fragment):
         client.close()
 
 
-@pytest.mark.parametrize("name, question, expected, fragment",
-                         [q for q in QUESTIONS if "\x00" not in q[1]], ids=[q[0] for q in QUESTIONS if "\x00" not in q[1]])
+ARGV_QUESTIONS = [q for q in QUESTIONS if "\x00" not in q[1]]  # a NUL cannot be in a command-line argument
+
+
+@pytest.mark.parametrize("name, question, expected, fragment", ARGV_QUESTIONS, ids=[q[0] for q in ARGV_QUESTIONS])
 def test_cli_runner(served, name, question, expected, fragment):
     root, settings, _, _ = served
     result = CliRunner().invoke(main, ["--index", str(settings.index_dir), "ask", question, "--json"])
