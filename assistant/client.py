@@ -111,6 +111,11 @@ class AssistantClient:
             sync=sync_report_from(data["sync"]) if data.get("sync") else None,
         )
 
+    def delete(self, doc_id: str) -> SyncReport:
+        """Delete a document's file from the server's corpus (admin) and sync; the report of that sync."""
+        data = self._call("DELETE", f"/api/documents/{quote(doc_id)}", timeout=self.sync_timeout, upload=True)
+        return sync_report_from(data["sync"])
+
     def health(self) -> dict:
         return self._call("GET", "/healthz")
 

@@ -1,10 +1,11 @@
 """HTTP: one process serving the Gradio chat page at `/` and a JSON API under `/api/`, around one Assistant.
 
 `create_app(assistant, settings)` returns the FastAPI app; `assistant serve` runs it with uvicorn (see `Server`).
-Every API error is JSON `{"error": message}` with its status: 400 bad request, 401 no or wrong admin token, 403
-admin requests switched off, 404, 413 file too large, 503 no index yet; messages never carry a traceback or a host
-path. Syncs (uploads, POST /api/index, the folder watcher) go through `Assistant.sync`, one at a time, in worker
-threads: questions keep being answered from the index as it was until the new one is swapped in.
+Every API error is JSON `{"error": message}` with its status: 400 bad request, 401 no or wrong token, 403 admin
+requests switched off, 404, 413 file or request too large, 503 no index yet; messages never carry a traceback or a
+host path. With a read token set, every read needs a token too (RequestGuard). Syncs (uploads, deletions,
+POST /api/index, the folder watcher) go through `Assistant.sync`, one at a time, in worker threads: questions keep
+being answered from the index as it was until the new one is swapped in.
 """
 
 from __future__ import annotations
@@ -13,11 +14,9 @@ import asyncio
 import hmac
 import logging
 import os
-import re
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Callable
 from urllib.parse import parse_qs, quote, unquote
 
 import uvicorn
@@ -38,12 +37,13 @@ from .errors import (
     IndexMismatchError,
     IndexMissingError,
     ModelUnavailableError,
+    NotFoundError,
     QueryError,
     StoreError,
     UploadError,
     UploadTooLargeError,
 )
-from .settings import Settings
+from .settings import Settings, path_scrubber
 from .types import Answer, Passage, SyncReport
 
 log = logging.getLogger(__name__)
@@ -289,31 +289,14 @@ async def _respond(send, status: int, body: bytes, headers: list | None = None) 
 # --- errors
 
 
-def _scrubber(settings: Settings) -> Callable[[str], str]:
-    """Replace host paths in a message by what they are."""
-    known = []
-    for folder, label in ((settings.index_dir, "the index folder"), (settings.corpus_dir, "the corpus folder")):
-        for form in {str(folder), str(Path(folder).resolve()), str(Path(folder).absolute())}:
-            if form not in (".", ""):
-                known.append((form, label))
-    known.sort(key=lambda pair: -len(pair[0]))
-    absolute = re.compile(r"(?<![\w.:/])(?:/(?:home|root|tmp|var|usr|opt|srv|mnt|work|Users|private|etc)"
-                          r"(?:/[^\s'\"]*)?|[A-Za-z]:\\[^\s'\"]*)")
-
-    def scrub(message: str) -> str:
-        for form, label in known:
-            message = message.replace(form, label)
-        return absolute.sub("<path>", message)
-
-    return scrub
-
-
 def _status_of(exc: AssistantError) -> tuple[int, str | None]:
     """HTTP status for an AssistantError, and a replacement message where the original is for the command line."""
     if isinstance(exc, IndexMissingError):
         return 503, NO_INDEX
     if isinstance(exc, UploadTooLargeError):
         return 413, None
+    if isinstance(exc, NotFoundError):
+        return 404, None
     if isinstance(exc, (QueryError, DocumentError, UploadError)):
         return 400, None
     if isinstance(exc, (IndexMismatchError, ModelUnavailableError, StoreError)):
@@ -359,7 +342,7 @@ def create_app(assistant=None, settings: Settings | None = None, *, admin_token:
     """The FastAPI app: the JSON API under /api/, /healthz, the OpenAPI schema, and the Gradio page at /.
 
     assistant: the server's one Assistant; None opens it when the index exists (503 until then).
-    admin_token: enables uploads and POST /api/index (default: $ASSISTANT_ADMIN_TOKEN; unset = switched off).
+    admin_token: enables uploads, deletions and POST /api/index (default: $ASSISTANT_ADMIN_TOKEN; unset = off).
     read_token: every read needs it, or the admin token (default: settings.read_token, $ASSISTANT_READ_TOKEN;
     unset = reading is open); see RequestGuard.
     watch: sync after changes in the corpus folder settle for `settle` seconds (assistant/watch.py).
@@ -371,7 +354,7 @@ def create_app(assistant=None, settings: Settings | None = None, *, admin_token:
     assistant = assistant if assistant is not None else LazyAssistant(settings)
     admin_token = admin_token if admin_token is not None else (os.environ.get(ADMIN_TOKEN_ENV) or None)
     read_token = read_token if read_token is not None else settings.read_token
-    scrub = _scrubber(settings)
+    scrub = path_scrubber(settings)
     max_bytes = uploads.max_bytes(settings)
 
     @asynccontextmanager
@@ -519,6 +502,13 @@ def create_app(assistant=None, settings: Settings | None = None, *, admin_token:
         return {"files": [o.to_dict() for o in uploads.settle(outcomes, report, indexed)],
                 "sync": report.to_dict() if report else None}
 
+    @app.delete("/api/documents/{doc_id:path}", tags=["documents"],
+                summary="Delete a document (admin): its file leaves the corpus folder, then the index is synced.")
+    def delete(doc_id: str, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> dict:
+        require_admin(credentials)
+        uploads.remove(doc_id, settings)
+        return {"deleted": doc_id, "sync": assistant.sync().to_dict()}
+
     @app.post("/api/index", tags=["documents"], response_model=SyncReport,
               summary="Sync the index with the corpus folder now (admin).")
     def index(body: IndexRequest | None = None,
@@ -547,7 +537,9 @@ def create_app(assistant=None, settings: Settings | None = None, *, admin_token:
 
         options = page_options()
     blocks = build_ui(assistant, settings, admin_token=admin_token)
-    gr.mount_gradio_app(app, blocks, path="/", ssr_mode=False, show_error=True,
+    # show_error=False: the page's own messages (gr.Error) still show; an unexpected exception's text, which may
+    # name host paths, does not
+    gr.mount_gradio_app(app, blocks, path="/", ssr_mode=False, show_error=False,
                         max_file_size=max_bytes, **options)
     return app
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import Field
@@ -54,3 +56,23 @@ class Settings(BaseSettings):
         from .chunking import CHUNKER_VERSION
 
         return {"chunk_chars": self.chunk_chars, "chunk_overlap": self.chunk_overlap, "chunker": CHUNKER_VERSION}
+
+
+def path_scrubber(settings: Settings) -> Callable[[str], str]:
+    """A function replacing host paths in a message shown to a remote user: this configuration's folders by what
+    they are ("the index folder", "the corpus folder"), any other absolute path by "<path>"."""
+    known = []
+    for folder, label in ((settings.index_dir, "the index folder"), (settings.corpus_dir, "the corpus folder")):
+        for form in {str(folder), str(Path(folder).resolve()), str(Path(folder).absolute())}:
+            if form not in (".", ""):
+                known.append((form, label))
+    known.sort(key=lambda pair: -len(pair[0]))
+    absolute = re.compile(r"(?<![\w.:/])(?:/(?:home|root|tmp|var|usr|opt|srv|mnt|work|Users|private|etc)"
+                          r"(?:/[^\s'\"]*)?|[A-Za-z]:\\[^\s'\"]*)")
+
+    def scrub(message: str) -> str:
+        for form, label in known:
+            message = message.replace(form, label)
+        return absolute.sub("<path>", message)
+
+    return scrub

@@ -13,7 +13,7 @@ import pytest
 from assistant import indexer
 from assistant.api import Assistant
 from assistant.client import AssistantClient
-from assistant.errors import AccessDeniedError
+from assistant.errors import AccessDeniedError, NotFoundError
 from assistant.server import TOKEN_COOKIE, ServerThread, create_app
 from assistant.settings import Settings
 
@@ -163,3 +163,66 @@ def test_tokens_are_compared_in_constant_time():
                 assert not names & {"token", "admin_token", "given", "read_token"}, (module, ast.unparse(node))
         calls = [ast.unparse(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)]
         assert "hmac.compare_digest" in calls, module
+
+
+def test_deleting_needs_the_admin_token_and_stays_inside_the_corpus(guarded, tmp_path):
+    url, settings, root = guarded
+    doc = "to-delete.md"
+    (settings.corpus_dir / doc).write_text("# Removable notice\n\nThe removable notice sets a fee of 7 dollars.\n",
+                                          encoding="utf-8")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "kept.md").write_text("# Kept\n\nOutside the corpus.\n", encoding="utf-8")
+    (settings.corpus_dir / "linked").symlink_to(outside, target_is_directory=True)
+    try:
+        with AssistantClient(url, token=ADMIN) as admin:
+            assert doc in admin.sync().added
+            for token in (None, "wrong", READER):
+                r = call(url, "DELETE", f"/api/documents/{doc}", token=token)
+                assert r.status_code == 401, (token, r.text)
+            assert (settings.corpus_dir / doc).exists()
+            for bad in ("..%2Foutside%2Fkept.md", "linked/kept.md", "..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd",
+                        EO + "x"):
+                r = call(url, "DELETE", f"/api/documents/{bad}", token=ADMIN)
+                assert r.status_code == 404 and "No file" in r.json()["error"], (bad, r.text)
+                assert str(root) not in r.text and str(tmp_path) not in r.text
+            assert (outside / "kept.md").exists()
+            report = admin.delete(doc)
+            assert report.removed == [doc] and not (settings.corpus_dir / doc).exists()
+            assert doc not in {d["doc_id"] for d in admin.documents()}
+            with pytest.raises(NotFoundError):
+                admin.delete(doc)
+    finally:
+        (settings.corpus_dir / "linked").unlink()
+
+
+@pytest.fixture(scope="module")
+def unbuilt(tmp_path_factory):
+    """A server whose index does not exist yet: the errors it shows would name the index folder."""
+    root = tmp_path_factory.mktemp("unbuilt")
+    settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", embed_model="use")
+    settings.corpus_dir.mkdir()
+    server = ServerThread(create_app(None, settings, admin_token=""))
+    server.start()
+    yield server.url, root
+    server.stop()
+
+
+def test_the_page_and_its_api_name_no_host_path(unbuilt):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    url, root = unbuilt
+    page = httpx.get(url + "/", timeout=60)
+    config = httpx.get(url + "/config", timeout=60)
+    assert page.status_code == 200 and config.status_code == 200
+    assert "Index unavailable" in config.text  # the status line says so ...
+    for response in (page, config):
+        assert str(root) not in response.text and "/tmp/" not in response.text  # ... without saying where
+    client = Client(url, verbose=False)
+    try:
+        with pytest.raises(AppError) as err:
+            client.predict(EN_Q, api_name="/chat")
+    finally:
+        client.close()
+    assert "index" in str(err.value) and str(root) not in str(err.value) and "/tmp/" not in str(err.value)
