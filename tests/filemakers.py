@@ -282,15 +282,33 @@ def make_utf16_text(path: Path, text: str, *, big_endian: bool = False) -> Path:
 
 def make_zip_bomb(path: Path, inflated_mb: int, *, member: str = "word/document.xml",
                   extra: Iterable[tuple[str, bytes]] = ()) -> Path:
-    """A zip (named as the caller likes, e.g. .docx) with one member of `inflated_mb` MiB of zeros, streamed from a
-    generator so neither memory nor disk holds the inflated bytes (the file is ~1/1000 of that)."""
+    """A zip (named as the caller likes, e.g. .docx): the `extra` members, then one member of `inflated_mb` MiB of
+    zeros, all deflated (the file is ~1/1000 of the zeros). Written by hand, fast: after a full flush a deflate
+    stream does not refer back, so one compressed MiB of zeros is repeated; nothing holds the inflated bytes."""
+    import struct
+    import zlib
+
+    assert inflated_mb < 4096  # sizes fit the classic (not zip64) headers
     block = b"\0" * (1 << 20)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in extra:
-            archive.writestr(name, data)
-        with archive.open(member, "w", force_zip64=True) as fh:
-            for _ in range(inflated_mb):
-                fh.write(block)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    piece = compressor.compress(block) + compressor.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    for _ in range(inflated_mb):
+        crc = zlib.crc32(block, crc)
+    def deflated(data: bytes) -> bytes:
+        packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+        return packer.compress(data) + packer.flush()
+
+    members = [(name.encode(), 8, zlib.crc32(data), deflated(data), len(data)) for name, data in extra]
+    members.append((member.encode(), 8, crc, piece * inflated_mb + compressor.flush(zlib.Z_FINISH), inflated_mb << 20))
+    local, central = bytearray(), bytearray()
+    for name, method, crc, data, size in members:
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0x21, crc, len(data), size,
+                               len(name), 0, 0, 0, 0, 0, len(local)) + name
+        local += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0x21, crc, len(data), size, len(name),
+                             0) + name + data
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(central), len(local), 0)
+    Path(path).write_bytes(bytes(local + central + end))
     return Path(path)
 
 
