@@ -169,3 +169,26 @@ def test_gradio_client_chat_endpoint(served):
     answer = served[1].ask(EN_Q)
     assert text.startswith(answer.text) and "\n\nSources:\n[1] " in text
     assert f"[1] {answer.citations[0].title}" in text
+
+
+def test_a_read_token_server_opens_once_with_the_token_and_then_works(browser, served):
+    """The page behind ASSISTANT_READ_TOKEN: refused without it; opened once as /?token=..., it keeps working
+    (its own requests and streams carry the cookie)."""
+    from assistant.server import ServerThread, create_app
+
+    assistant = served[1]
+    server = ServerThread(create_app(assistant, assistant.settings, admin_token="", read_token="page-reader"))
+    url = server.start()
+    context = browser.new_context(viewport={"width": 1440, "height": 960})
+    try:
+        page = context.new_page()
+        response = page.goto(url + "/", wait_until="load")
+        assert response.status == 401 and "ASSISTANT_READ_TOKEN" in page.content()
+        page.goto(url + "/?token=page-reader", wait_until="load")
+        assert page.url == url + "/"  # the token left the address bar
+        page.wait_for_selector("#question textarea", timeout=WAIT_MS)
+        answer = ask(page, EN_Q)
+        assert re.search(r"\[1\]", answer)
+    finally:
+        context.close()
+        server.stop()
