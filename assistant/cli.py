@@ -285,14 +285,17 @@ def evaluate(ctx, qa_file, k, index_dir, as_json):
 def serve(ctx, corpus_dir, index_dir, host, port, watch, settle):
     """Serve the chat page at / and the JSON API under /api/ (OpenAPI at /docs).
 
-    Builds the index first if there is none. Uploads and POST /api/index need an admin token: set
-    ASSISTANT_ADMIN_TOKEN to enable them (they are off without it).
+    Builds the index first if there is none. Uploads, deletions and POST /api/index need an admin token: set
+    ASSISTANT_ADMIN_TOKEN to enable them (they are off without it). Set ASSISTANT_READ_TOKEN to make reading
+    need a token too (Authorization: Bearer <token>; in a browser, open /?token=<token> once). See
+    docs/security.md.
 
     \b
     Example usage:
       assistant serve                      # http://127.0.0.1:7860/
       assistant serve --watch              # new, changed and deleted files are indexed as they come
       ASSISTANT_ADMIN_TOKEN=s3cret assistant serve --port 8000
+      ASSISTANT_READ_TOKEN=r34d ASSISTANT_ADMIN_TOKEN=s3cret assistant serve
     """
     for key, value in (("GRADIO_ANALYTICS_ENABLED", "False"), ("HF_HUB_OFFLINE", "1")):
         os.environ.setdefault(key, value)
@@ -325,6 +328,9 @@ def serve(ctx, corpus_dir, index_dir, host, port, watch, settle):
         _echo(f"Warning: listening on {host}, reachable from other machines.", err=True)
     if not os.environ.get("ASSISTANT_ADMIN_TOKEN"):
         _echo("Uploads are off (set ASSISTANT_ADMIN_TOKEN to enable them).", err=True)
+    if settings.read_token:
+        _echo(f"Reading needs the read token: open http://{shown}:{port}/?token=<ASSISTANT_READ_TOKEN> once.",
+              err=True)
     try:
         Server(app, host=host, port=port).run()
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has shut down cleanly
