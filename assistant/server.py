@@ -195,12 +195,15 @@ class RequestGuard:
     - with a read token, every path but OPEN_PATHS needs it (or the admin token): `Authorization: Bearer <token>`,
       or the cookie set when the page is opened once as /?token=<token> (browsers send no headers of their own);
     - JSON requests over MAX_JSON_BYTES and the page's own requests over MAX_PAGE_BODY_BYTES get 413, counted as
-      the body arrives (a missing or false Content-Length does not help). Uploads have their own limits.
+      the body arrives (a missing or false Content-Length does not help). Uploads have their own limits;
+    - without an admin token, the page's file uploads (Gradio's /gradio_api/upload, which would store them in its
+      cache) get 403: the upload tab is off then.
     Tokens are compared in constant time."""
 
-    def __init__(self, app, read_tokens: tuple[str, ...]):
+    def __init__(self, app, read_tokens: tuple[str, ...], page_uploads: bool = True):
         self.app = app
         self.tokens = tuple(t.encode() for t in read_tokens if t)
+        self.page_uploads = page_uploads  # Gradio takes files for the upload tab; with uploads off, nobody may
 
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
@@ -217,6 +220,9 @@ class RequestGuard:
             message = (f"This server needs its read token ({READ_TOKEN_ENV}): send 'Authorization: Bearer <token>', "
                        "or open the chat page once as /?token=<token>.")
             return await _respond(send, 401, _json({"error": message}), [(b"www-authenticate", b"Bearer")])
+        if not self.page_uploads and path.endswith("/gradio_api/upload"):
+            message = f"Uploads are switched off: the server has no {ADMIN_TOKEN_ENV}."
+            return await _respond(send, 403, _json({"error": message}))
         cap = self._body_cap(scope)
         if cap is None:
             return await self.app(scope, receive, send)
@@ -384,7 +390,8 @@ def create_app(assistant=None, settings: Settings | None = None, *, admin_token:
     )
     app.state.assistant = assistant
     app.state.settings = settings
-    app.add_middleware(RequestGuard, read_tokens=(read_token, admin_token) if read_token else ())
+    app.add_middleware(RequestGuard, read_tokens=(read_token, admin_token) if read_token else (),
+                       page_uploads=bool(admin_token))
 
     # --- errors as JSON
 

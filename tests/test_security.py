@@ -208,6 +208,16 @@ def unbuilt(tmp_path_factory):
     server.stop()
 
 
+def test_without_an_admin_token_the_page_takes_no_files(unbuilt, guarded):
+    url, root = unbuilt
+    r = httpx.post(url + "/gradio_api/upload", files={"files": ("a.md", b"# A\n\ntext\n")}, timeout=60)
+    assert r.status_code == 403 and "ASSISTANT_ADMIN_TOKEN" in r.json()["error"]
+    open_url = guarded[0]  # uploads on: Gradio takes the file into its cache for the upload tab
+    r = httpx.post(open_url + "/gradio_api/upload", files={"files": ("a.md", b"# A\n\ntext\n")}, timeout=60,
+                   headers={"Authorization": f"Bearer {READER}"})
+    assert r.status_code == 200, r.text
+
+
 def test_the_page_and_its_api_name_no_host_path(unbuilt):
     from gradio_client import Client
     from gradio_client.exceptions import AppError
