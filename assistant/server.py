@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import os
 import threading
@@ -277,8 +278,6 @@ class RequestGuard:
 
 
 def _json(data) -> bytes:
-    import json
-
     return json.dumps(data).encode()
 
 
@@ -327,16 +326,16 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "Bad request: " + "; ".join(parts)
 
 
-def _text(value):
+def _valid_text(value):
     """`value` with lone surrogates (valid in JSON escapes, not in any text encoding) replaced by U+FFFD, through
     lists and dicts: a question or conversation carrying them would otherwise fail when the answer is encoded."""
     if isinstance(value, str):
         return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace") if any(
             "\ud800" <= ch <= "\udfff" for ch in value) else value
     if isinstance(value, list):
-        return [_text(v) for v in value]
+        return [_valid_text(v) for v in value]
     if isinstance(value, dict):
-        return {_text(k): _text(v) for k, v in value.items()}
+        return {_valid_text(k): _valid_text(v) for k, v in value.items()}
     return value
 
 
@@ -447,13 +446,14 @@ def create_app(assistant=None, settings: Settings | None = None, *, admin_token:
     @app.post("/api/ask", tags=["answers"], response_model=Answer,
               summary="Answer a question with verified citations, or abstain (grounded=false).")
     def ask(body: AskRequest) -> dict:
-        return _ready(assistant).ask(_text(body.question), history=_text(body.history), k=body.k,
-                                     filters=_text(body.filters)).to_dict()
+        return _ready(assistant).ask(_valid_text(body.question), history=_valid_text(body.history), k=body.k,
+                                     filters=_valid_text(body.filters)).to_dict()
 
     @app.post("/api/search", tags=["answers"], response_model=list[Passage],
               summary="The passages that best match a query (hybrid: vectors and keywords).")
     def search(body: SearchRequest) -> list[dict]:
-        return [p.to_dict() for p in _ready(assistant).search(_text(body.query), k=body.k, filters=_text(body.filters))]
+        passages = _ready(assistant).search(_valid_text(body.query), k=body.k, filters=_valid_text(body.filters))
+        return [p.to_dict() for p in passages]
 
     @app.get("/api/documents", tags=["documents"], summary="Every indexed document's metadata.")
     def documents() -> list[dict]:
