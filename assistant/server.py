@@ -216,6 +216,8 @@ class RequestGuard:
             if (given := self._query_token(scope)) is not None and self._valid(given):
                 # the page opened with ?token=: keep it in a cookie, and drop it from the address bar
                 cookie = f"{TOKEN_COOKIE}={quote(given, safe='')}; Path=/; HttpOnly; SameSite=Strict"
+                if scope.get("scheme") == "https":  # behind TLS, never sent over plain HTTP
+                    cookie += "; Secure"
                 return await _respond(send, 303, b"", [(b"location", (path or "/").encode()),
                                                        (b"set-cookie", cookie.encode())])
             message = (f"This server needs its read token ({READ_TOKEN_ENV}): send 'Authorization: Bearer <token>', "

@@ -512,7 +512,8 @@ def build_app(assistant, settings=None, admin_token: str | None = None):
                         )
                         with gr.Row():
                             box = gr.Textbox(placeholder="Ask a question… / 输入问题…", show_label=False,
-                                             scale=6, container=False, elem_id="question", autofocus=True)
+                                             scale=6, container=False, elem_id="question", autofocus=True,
+                                             max_length=MAX_QUESTION_CHARS)
                             send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
                             new = gr.Button("New chat", variant="secondary", scale=1, min_width=100)
                         with gr.Row(elem_id="examples"):
