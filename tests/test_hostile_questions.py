@@ -184,3 +184,23 @@ def test_cli_subprocess(served):
                            str(settings.index_dir)], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert long.returncode == 2 and long.stdout == ""
     assert long.stderr.startswith("Error: The question is 100,000 characters long") and long.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("name, question, expected, fragment", QUESTIONS, ids=IDS)
+def test_chat_page_handler(served, name, question, expected, fragment):
+    """The page's own turn handler (what the question box calls): an answer bubble or an error bubble."""
+    from ui import app as ui
+
+    root, _, assistant, _ = served
+    history, sources = ui.answer_turn(assistant, question, [])
+    clean(sources, root)
+    if not question.strip():
+        assert history == [] and sources == ui.SOURCES_PLACEHOLDER  # nothing typed: nothing happens
+        return
+    user, reply = history
+    clean(reply["content"], root)
+    assert "<script" not in user["content"] + reply["content"] + sources
+    if expected == REFUSED:
+        assert 'class="chat-error"' in reply["content"] and fragment in reply["content"].replace("\\", "")
+    else:
+        assert 'class="chat-error"' not in reply["content"] and reply["content"].strip()
