@@ -1,7 +1,7 @@
 """Hostile questions through every interface: the Python API, `assistant ask` (click's runner, and a real
 subprocess), POST /api/ask over real HTTP, the chat page's `/chat` API through gradio_client, and the page's own
-question-box handler. Each gets a clear
-answer (an abstention is fine) or a clear 400/413 error: never a 500, a traceback or a secret."""
+question-box handler. Each gets a clear answer (an abstention is fine) or a clear 400/413 error: never a 500, a
+traceback or a secret."""
 
 from __future__ import annotations
 
