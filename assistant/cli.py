@@ -10,18 +10,31 @@ from pathlib import Path
 
 import click
 
-from .errors import AssistantError
+from .errors import AssistantError, QueryError
 
 
 def _settings(ctx: click.Context, **overrides):
     from .settings import Settings
 
-    given = {k: v for k, v in {**ctx.obj, **overrides}.items() if v is not None}
+    # a subcommand's own option wins over the group's, but an option not given leaves the group's in place
+    given = {k: v for k, v in {**ctx.obj, **{k: v for k, v in overrides.items() if v is not None}}.items()
+             if v is not None}
     return Settings(**given)
 
 
+def _echo(message: str = "", err: bool = False) -> None:
+    """click.echo, with control and formatting characters shown as escapes: document text, titles and file names
+    may carry terminal escape sequences or bidirectional overrides, and a terminal would act on them."""
+    click.echo(_safe(message), err=err)
+
+
+def _safe(text: str) -> str:
+    return "".join(ch if ch.isprintable() or ch in "\n\t" else
+                   f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}" for ch in str(text))
+
+
 def _fail(exc: AssistantError) -> None:
-    click.echo(f"Error: {exc}", err=True)
+    _echo(f"Error: {exc}", err=True)
     sys.exit(exc.exit_code)
 
 
@@ -77,17 +90,17 @@ def index(ctx, corpus_dir, index_dir, full, as_json):
         _fail(exc)
     if as_json:
         data = report.to_dict()
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        _echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         verb = "Rebuilt" if report.rebuilt else "Synced"
-        click.echo(
+        _echo(
             f"{verb}: {len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed, "
             f"{report.unchanged} unchanged; {report.chunks_embedded} chunks embedded, {report.chunks_total} in the index."
         )
         for move in report.renamed:
-            click.echo(f"  renamed: {move['from']} -> {move['to']} (vectors reused)")
+            _echo(f"  renamed: {move['from']} -> {move['to']} (vectors reused)")
         for failure in report.failed:
-            click.echo(f"  failed: {failure.path}: {failure.error}", err=True)
+            _echo(f"  failed: {failure.path}: {failure.error}", err=True)
     if report.failed:
         sys.exit(1)
 
@@ -111,21 +124,21 @@ def status(ctx, corpus_dir, index_dir, as_json):
     except AssistantError as exc:
         _fail(exc)
     if as_json:
-        click.echo(json.dumps(st.to_dict(), ensure_ascii=False, indent=2))
+        _echo(json.dumps(st.to_dict(), ensure_ascii=False, indent=2))
         return
-    click.echo(f"Index:     {st.index_dir}  ({st.documents} documents, {st.chunks} chunks)")
-    click.echo(f"Corpus:    {st.corpus_dir}")
-    click.echo(f"Model:     {st.embed_model} (dimension {st.dimension})")
-    click.echo(f"Last sync: {st.last_sync or 'never'}")
+    _echo(f"Index:     {st.index_dir}  ({st.documents} documents, {st.chunks} chunks)")
+    _echo(f"Corpus:    {st.corpus_dir}")
+    _echo(f"Model:     {st.embed_model} (dimension {st.dimension})")
+    _echo(f"Last sync: {st.last_sync or 'never'}")
     if not st.settings_match:
-        click.echo("Settings:  the index was built with another model or chunking; run: assistant index --full")
+        _echo("Settings:  the index was built with another model or chunking; run: assistant index --full")
     if st.up_to_date:
-        click.echo("Status:    up to date")
+        _echo("Status:    up to date")
     else:
         for kind, paths in st.behind.items():
             for path in paths:
-                click.echo(f"Behind:    {kind}: {path}")
-        click.echo("Run `assistant index` to update.")
+                _echo(f"Behind:    {kind}: {path}")
+        _echo("Run `assistant index` to update.")
 
 
 
@@ -139,6 +152,16 @@ def _filter_options(f):
     f = click.option("--date-from", help="Only documents dated on or after YYYY-MM-DD.")(f)
     f = click.option("--language", type=click.Choice(["zh", "en", "mixed"]), help="Only documents in this language.")(f)
     return click.option("--doc", multiple=True, help="Only this document (its path in the corpus); repeatable.")(f)
+
+
+def _checked(question: str) -> str:
+    """The question, or a one-line error when it is longer than the assistant reads."""
+    from .api import MAX_QUESTION_CHARS
+
+    if len(question) > MAX_QUESTION_CHARS:
+        _fail(QueryError(f"The question is {len(question):,} characters long; at most {MAX_QUESTION_CHARS:,} are "
+                         "read. Shorten it."))
+    return question
 
 
 def _open(ctx, index_dir):
@@ -164,24 +187,25 @@ def ask(ctx, question, k, index_dir, doc, language, date_from, date_to, as_json)
       assistant ask "What did the 2022 release warn about?" --date-from 2022-01-01 --date-to 2022-12-31
     """
     try:
+        question = _checked(question)
         answer = _open(ctx, index_dir).ask(question, k=k, filters=_filters(doc, language, date_from, date_to))
     except AssistantError as exc:
         _fail(exc)
     if as_json:
-        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        _echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return
-    click.echo(answer.text)
-    click.echo()
+    _echo(answer.text)
+    _echo()
     if answer.grounded:
-        click.echo("Sources:")
+        _echo("Sources:")
         for c in answer.citations:
-            click.echo(f"  [{c.n}] {c.title} — {c.locator} ({c.path}, characters {c.start}-{c.end})")
-            click.echo(f"      “{_one_line(c.quote, 300)}”")
+            _echo(f"  [{c.n}] {c.title} — {c.locator} ({c.path}, characters {c.start}-{c.end})")
+            _echo(f"      “{_one_line(c.quote, 300)}”")
     else:
-        click.echo("Nearest passages (they do not answer the question):")
+        _echo("Nearest passages (they do not answer the question):")
         for p in answer.passages[:3]:
-            click.echo(f"  - {p.title} — {p.locator} ({p.path})")
-            click.echo(f"      {_one_line(p.text, 200)}")
+            _echo(f"  - {p.title} — {p.locator} ({p.path})")
+            _echo(f"      {_one_line(p.text, 200)}")
 
 
 @main.command()
@@ -200,15 +224,16 @@ def search(ctx, query, k, index_dir, doc, language, date_from, date_to, as_json)
       assistant search "稳定币 储备" --language en --json
     """
     try:
+        query = _checked(query)
         passages = _open(ctx, index_dir).search(query, k=k, filters=_filters(doc, language, date_from, date_to))
     except AssistantError as exc:
         _fail(exc)
     if as_json:
-        click.echo(json.dumps([p.to_dict() for p in passages], ensure_ascii=False, indent=2))
+        _echo(json.dumps([p.to_dict() for p in passages], ensure_ascii=False, indent=2))
         return
     for i, p in enumerate(passages, 1):
-        click.echo(f"{i}. {p.title} — {p.locator} ({p.path}, score {p.score:.2f})")
-        click.echo(f"   {_one_line(p.text, 240)}")
+        _echo(f"{i}. {p.title} — {p.locator} ({p.path}, score {p.score:.2f})")
+        _echo(f"   {_one_line(p.text, 240)}")
 
 
 @main.command(name="eval")
@@ -243,9 +268,9 @@ def evaluate(ctx, qa_file, k, index_dir, as_json):
     except AssistantError as exc:
         _fail(exc)
     if as_json:
-        click.echo(json.dumps(result, ensure_ascii=False, indent=2, default=str))
+        _echo(json.dumps(result, ensure_ascii=False, indent=2, default=str))
     else:
-        click.echo(format_report(result))
+        _echo(format_report(result))
 
 
 @main.command()
@@ -260,14 +285,17 @@ def evaluate(ctx, qa_file, k, index_dir, as_json):
 def serve(ctx, corpus_dir, index_dir, host, port, watch, settle):
     """Serve the chat page at / and the JSON API under /api/ (OpenAPI at /docs).
 
-    Builds the index first if there is none. Uploads and POST /api/index need an admin token: set
-    ASSISTANT_ADMIN_TOKEN to enable them (they are off without it).
+    Builds the index first if there is none. Uploads, deletions and POST /api/index need an admin token: set
+    ASSISTANT_ADMIN_TOKEN to enable them (they are off without it). Set ASSISTANT_READ_TOKEN to make reading
+    need a token too (Authorization: Bearer <token>; in a browser, open /?token=<token> once). See
+    docs/security.md.
 
     \b
     Example usage:
       assistant serve                      # http://127.0.0.1:7860/
       assistant serve --watch              # new, changed and deleted files are indexed as they come
       ASSISTANT_ADMIN_TOKEN=s3cret assistant serve --port 8000
+      ASSISTANT_READ_TOKEN=r34d ASSISTANT_ADMIN_TOKEN=s3cret assistant serve
     """
     for key, value in (("GRADIO_ANALYTICS_ENABLED", "False"), ("HF_HUB_OFFLINE", "1")):
         os.environ.setdefault(key, value)
@@ -278,16 +306,16 @@ def serve(ctx, corpus_dir, index_dir, host, port, watch, settle):
     settings = _settings(ctx, corpus_dir=corpus_dir, index_dir=index_dir)
     try:
         if Store.open_or_none(settings) is None:
-            click.echo(f"No index yet: building it from {settings.corpus_dir} ...", err=True)
+            _echo(f"No index yet: building it from {settings.corpus_dir} ...", err=True)
             report = sync(settings)
-            click.echo(f"Indexed {len(report.added)} documents ({report.chunks_total} chunks).", err=True)
+            _echo(f"Indexed {len(report.added)} documents ({report.chunks_total} chunks).", err=True)
             for failure in report.failed:
-                click.echo(f"  failed: {failure.path}: {failure.error}", err=True)
+                _echo(f"  failed: {failure.path}: {failure.error}", err=True)
         assistant = Assistant.open(settings)
         if watch:  # changes made while the server was down
             report = assistant.sync()
             if report.added or report.updated or report.removed:
-                click.echo(f"Caught up: {len(report.added)} added, {len(report.updated)} updated, "
+                _echo(f"Caught up: {len(report.added)} added, {len(report.updated)} updated, "
                            f"{len(report.removed)} removed.", err=True)
     except AssistantError as exc:
         _fail(exc)
@@ -295,15 +323,18 @@ def serve(ctx, corpus_dir, index_dir, host, port, watch, settle):
 
     app = create_app(assistant, settings, watch=watch, settle=settle)
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"Serving on http://{shown}:{port}/  (API under /api/, docs at /docs; Ctrl-C stops)")
+    _echo(f"Serving on http://{shown}:{port}/  (API under /api/, docs at /docs; Ctrl-C stops)")
     if host not in ("127.0.0.1", "localhost", "::1"):
-        click.echo(f"Warning: listening on {host}, reachable from other machines.", err=True)
+        _echo(f"Warning: listening on {host}, reachable from other machines.", err=True)
     if not os.environ.get("ASSISTANT_ADMIN_TOKEN"):
-        click.echo("Uploads are off (set ASSISTANT_ADMIN_TOKEN to enable them).", err=True)
+        _echo("Uploads are off (set ASSISTANT_ADMIN_TOKEN to enable them).", err=True)
+    if settings.read_token:
+        _echo(f"Reading needs the read token: open http://{shown}:{port}/?token=<ASSISTANT_READ_TOKEN> once.",
+              err=True)
     try:
         Server(app, host=host, port=port).run()
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has shut down cleanly
-        click.echo("Stopped.", err=True)
+        _echo("Stopped.", err=True)
 
 
 def _one_line(text: str, limit: int) -> str:

@@ -57,14 +57,17 @@ class UploadResult:
 
 class AssistantClient:
     """`AssistantClient(base_url, token=None)`: `token` is the server's admin token, needed by `upload` and
-    `sync`. `timeout` bounds questions and look-ups; `sync_timeout` bounds uploads and syncs (they index)."""
+    `sync` (it also reads); `read_token` is its ASSISTANT_READ_TOKEN, for a server that guards reading.
+    `timeout` bounds questions and look-ups; `sync_timeout` bounds uploads and syncs (they index)."""
 
-    def __init__(self, base_url: str, token: str | None = None, timeout: float = 60.0, sync_timeout: float = 600.0):
+    def __init__(self, base_url: str, token: str | None = None, timeout: float = 60.0, sync_timeout: float = 600.0,
+                 read_token: str | None = None):
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
         self.sync_timeout = sync_timeout
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        sent = token or read_token
+        headers = {"Authorization": f"Bearer {sent}"} if sent else {}
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
 
     # --- the Assistant's methods
@@ -107,6 +110,11 @@ class AssistantClient:
             files=tuple(_build(UploadedFile, f) for f in data.get("files", [])),
             sync=sync_report_from(data["sync"]) if data.get("sync") else None,
         )
+
+    def delete(self, doc_id: str) -> SyncReport:
+        """Delete a document's file from the server's corpus (admin) and sync; the report of that sync."""
+        data = self._call("DELETE", f"/api/documents/{quote(doc_id)}", timeout=self.sync_timeout, upload=True)
+        return sync_report_from(data["sync"])
 
     def health(self) -> dict:
         return self._call("GET", "/healthz")

@@ -33,6 +33,8 @@ CORPUS_NOTES = {"readme.md", "readme.txt", "readme"}
 # A .docx is a zip: refuse archives that would inflate beyond this, or inflate suspiciously (zip bombs).
 MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
 MAX_ZIP_RATIO = 200
+# python-docx parses every XML part whole, at several times its size in memory; a long report's XML is ~10 MB.
+MAX_DOCX_XML_BYTES = 50 * 1024 * 1024
 
 _ISO_DATE = re.compile(r"(20\d\d|19\d\d)-(\d\d)-(\d\d)")
 _ZH_DATE = re.compile(r"(20\d\d|19\d\d)年(\d{1,2})月(\d{1,2})日")
@@ -63,12 +65,23 @@ def discover(corpus_dir: Path) -> list[Path]:
 
 
 def doc_id_for(path: Path, corpus_dir: Path) -> str:
-    return path.relative_to(corpus_dir).as_posix()
+    """The file's path in the corpus. Bytes of a name that are not UTF-8 (Python keeps them as lone surrogates,
+    which no JSON, database or terminal takes) are shown as \\xNN escapes; `load` refuses such a file."""
+    rel = path.relative_to(corpus_dir).as_posix()
+    if _has_surrogates(rel):
+        rel = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return rel
+
+
+def _has_surrogates(text: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
 def load(path: Path, corpus_dir: Path, max_bytes: int) -> Document:
     """Read one file into a Document, or raise DocumentError naming the file and the reason."""
     rel = doc_id_for(path, corpus_dir)
+    if _has_surrogates(str(path.relative_to(corpus_dir))):
+        raise DocumentError(rel, "the file name is not valid UTF-8; rename the file")
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise DocumentError(rel, f"unsupported file type '{path.suffix or '(none)'}' (supported: {', '.join(sorted(FORMATS))})")
@@ -83,7 +96,7 @@ def load(path: Path, corpus_dir: Path, max_bytes: int) -> Document:
     if not data.strip():
         raise DocumentError(rel, "file is empty")
     try:
-        parsed = _LOADERS[fmt](data)
+        parsed = _load_pdf(data, max_bytes) if fmt == "pdf" else _LOADERS[fmt](data)
     except DocumentError as exc:
         raise DocumentError(rel, exc.reason) from None
     except Exception as exc:  # a parser library choking on a corrupt file: report it, never crash the sync
@@ -91,6 +104,9 @@ def load(path: Path, corpus_dir: Path, max_bytes: int) -> Document:
     text = parsed["text"]
     if not text.strip():
         raise DocumentError(rel, "no text found in the file")
+    if len(text) > max_bytes:  # a small archive or PDF can unpack to far more text than any file of the limit
+        raise DocumentError(rel, f"its text is over {max_bytes:,} characters, more than a file within the size "
+                                 f"limit can hold")
     furniture = tuple(parsed.get("furniture", ())) + _trailer_furniture(text)
     return Document(
         id=rel,
@@ -192,13 +208,14 @@ def decode_text(data: bytes) -> str:
         raise DocumentError("", "binary content (NUL bytes) in a text file")
     try:
         return _check_text(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        pass
+    except UnicodeDecodeError as exc:
+        bad_utf8 = exc.start
     from charset_normalizer import from_bytes
 
     best = from_bytes(data, cp_isolation=["gb18030", "big5", "euc_jp", "cp1252", "latin_1", "utf_16"]).best()
     if best is None or best.chaos > 0.25:
-        raise DocumentError("", "unreadable text encoding (not UTF-8, GB18030/GBK, Big5 or another detectable encoding)")
+        raise DocumentError("", f"unreadable text encoding: not valid UTF-8 (byte {bad_utf8:,} is not), nor "
+                                "GB18030/GBK, Big5 or another detectable encoding")
     return _check_text(str(best))
 
 
@@ -216,7 +233,9 @@ def _load_text(data: bytes) -> dict:
 # --- Markdown ---
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*\n", re.DOTALL)
-_MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+# Linear on any line: the label's closing spaces and #s are stripped in Python (a lazy group followed by
+# "[ \t#]*$" backtracks quadratically, so one 60 kB heading line of spaces took 15 s).
+_MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+)$", re.MULTILINE)
 
 
 def _load_markdown(data: bytes) -> dict:
@@ -229,7 +248,7 @@ def _load_markdown(data: bytes) -> dict:
             if sep:
                 meta[key.strip().lower()] = value.strip().strip("\"'")
     headings = [
-        Heading(m.start(), m.end(), len(m.group(1)), m.group(2).strip()) for m in _MD_HEADING.finditer(body)
+        Heading(m.start(), m.end(), len(m.group(1)), _heading_label(m.group(2))) for m in _MD_HEADING.finditer(body)
     ]
     return {
         "text": body,
@@ -239,6 +258,11 @@ def _load_markdown(data: bytes) -> dict:
         "issuer": meta.get("issuing_body") or meta.get("issuer") or meta.get("author", ""),
         "headings": headings,
     }
+
+
+def _heading_label(text: str) -> str:
+    """A Markdown heading's text without its closing "#"s and spaces (at least its first character)."""
+    return (text.rstrip(" \t#") or text[:1]).strip()
 
 
 # --- HTML ---
@@ -323,7 +347,7 @@ _PLACEHOLDER_TITLE = re.compile(r"untitled\b.*|microsoft \w+ - .*|document\d*|[\
                                 re.IGNORECASE)
 
 
-def _load_pdf(data: bytes) -> dict:
+def _load_pdf(data: bytes, max_chars: int = 0) -> dict:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -331,7 +355,12 @@ def _load_pdf(data: bytes) -> dict:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted and not reader.decrypt(""):
             raise DocumentError("", "encrypted PDF (password required)")
-        pages = [(page.extract_text() or "").replace("\r\n", "\n").strip("\n") for page in reader.pages]
+        pages, total = [], 0
+        for page in reader.pages:
+            pages.append((page.extract_text() or "").replace("\r\n", "\n").strip("\n"))
+            total += len(pages[-1]) + (2 if len(pages) > 1 else 0)  # as joined below
+            if max_chars and total > max_chars:
+                break  # load() refuses it: no need to extract the rest
     except DocumentError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
@@ -384,13 +413,19 @@ def _load_docx(data: bytes) -> dict:
 
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unzipped = sum(info.file_size for info in archive.infolist())
+            infos = archive.infolist()
     except zipfile.BadZipFile:
         raise DocumentError("", "not a valid Word .docx file (not a zip archive)") from None
+    # Declared sizes first: nothing is inflated for these checks.
+    unzipped = sum(info.file_size for info in infos)
     if unzipped > MAX_UNZIPPED_BYTES or unzipped > MAX_ZIP_RATIO * len(data):
         raise DocumentError("", f"refused: archive inflates to {unzipped / 1e6:.0f} MB (zip bomb?)")
+    xml = sum(info.file_size for info in infos if info.filename.endswith((".xml", ".rels")))
+    if xml > MAX_DOCX_XML_BYTES:
+        raise DocumentError("", f"refused: its XML inflates to {xml / 1e6:.0f} MB, over the "
+                                f"{MAX_DOCX_XML_BYTES / 1e6:.0f} MB a Word file is read up to")
     try:
-        word = docx.Document(io.BytesIO(data))
+        word = docx.Document(io.BytesIO(_verified_zip(data, infos)))
     except Exception as exc:
         raise DocumentError("", f"not a valid Word .docx file ({type(exc).__name__})") from None
 
@@ -423,6 +458,23 @@ def _load_docx(data: bytes) -> dict:
     author = "" if props.author == "python-docx" else props.author or ""
     return {"text": text, "title": props.title or title, "date": _find_date(text[:600]) or created,
             "headings": headings, "issuer": author}
+
+
+def _verified_zip(data: bytes, infos: list[zipfile.ZipInfo]) -> bytes:
+    """The archive rebuilt (stored, not compressed) from its members as they really inflate, read in bounded pieces.
+    Headers can understate a member's size; zipfile then cuts it at the declared size and fails its checksum, but
+    a whole-member read (what python-docx does) inflates everything first: a 4 kB claim could cost gigabytes."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as copy:
+        for info in infos:
+            if info.is_dir():
+                continue
+            pieces = []
+            with source.open(info) as member:
+                while piece := member.read(1 << 20):
+                    pieces.append(piece)
+            copy.writestr(info.filename, b"".join(pieces))
+    return out.getvalue()
 
 
 _LOADERS = {"markdown": _load_markdown, "text": _load_text, "html": _load_html, "pdf": _load_pdf, "docx": _load_docx}

@@ -1,23 +1,24 @@
 """HTTP: one process serving the Gradio chat page at `/` and a JSON API under `/api/`, around one Assistant.
 
 `create_app(assistant, settings)` returns the FastAPI app; `assistant serve` runs it with uvicorn (see `Server`).
-Every API error is JSON `{"error": message}` with its status: 400 bad request, 401 no or wrong admin token, 403
-admin requests switched off, 404, 413 file too large, 503 no index yet; messages never carry a traceback or a host
-path. Syncs (uploads, POST /api/index, the folder watcher) go through `Assistant.sync`, one at a time, in worker
-threads: questions keep being answered from the index as it was until the new one is swapped in.
+Every API error is JSON `{"error": message}` with its status: 400 bad request, 401 no or wrong token, 403 admin
+requests switched off, 404, 413 file or request too large, 503 no index yet; messages never carry a traceback or a
+host path. With a read token set, every read needs a token too (RequestGuard). Syncs (uploads, deletions,
+POST /api/index, the folder watcher) go through `Assistant.sync`, one at a time, in worker threads: questions keep
+being answered from the index as it was until the new one is swapped in.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import os
-import re
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Callable
+from urllib.parse import parse_qs, quote, unquote
 
 import uvicorn
 from fastapi import Depends, FastAPI, Request
@@ -30,24 +31,31 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import uploads
+from .api import MAX_QUESTION_CHARS
 from .errors import (
     AssistantError,
     DocumentError,
     IndexMismatchError,
     IndexMissingError,
     ModelUnavailableError,
+    NotFoundError,
     QueryError,
     StoreError,
     UploadError,
     UploadTooLargeError,
 )
-from .settings import Settings
+from .settings import Settings, path_scrubber
 from .types import Answer, Passage, SyncReport
 
 log = logging.getLogger(__name__)
 
 ADMIN_TOKEN_ENV = "ASSISTANT_ADMIN_TOKEN"
+READ_TOKEN_ENV = "ASSISTANT_READ_TOKEN"
+TOKEN_COOKIE = "assistant_token"
 MAX_UPLOAD_FILES = 20  # per request
+MAX_JSON_BYTES = 256_000  # a JSON request: a question of MAX_QUESTION_CHARS and a long conversation fit easily
+MAX_PAGE_BODY_BYTES = 4_000_000  # the chat page's own requests (they carry the conversation); not its uploads
+OPEN_PATHS = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}  # no document data
 NO_INDEX = ("The index has not been built yet. Build it on the server with `assistant index` (or start it with "
             "`assistant serve`, which builds it), or POST /api/index with the admin token.")
 
@@ -68,7 +76,8 @@ class ApiError(Exception):
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(description="The question, in English or Chinese.")
+    question: str = Field(max_length=MAX_QUESTION_CHARS,
+                          description=f"The question, in English or Chinese (at most {MAX_QUESTION_CHARS} characters).")
     history: list = Field(default_factory=list, description='Earlier turns, as [{"role", "content"}] messages or '
                                                             "[question, answer] pairs, for follow-up questions.")
     k: int = Field(5, ge=1, le=50, description="Passages to answer from.")
@@ -79,7 +88,7 @@ class AskRequest(BaseModel):
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(description="What to search for, in either language.")
+    query: str = Field(max_length=MAX_QUESTION_CHARS, description="What to search for, in either language.")
     k: int = Field(10, ge=1, le=100, description="Passages to return.")
     filters: dict | None = Field(None, description="As for /api/ask.")
 
@@ -178,26 +187,113 @@ def _limit_body(request: Request, cap: int) -> Request:
     return Request(request.scope, receive)
 
 
+# --- who may read, and how much a request may carry
+
+
+class RequestGuard:
+    """ASGI middleware in front of everything (the JSON API and the mounted chat page):
+
+    - with a read token, every path but OPEN_PATHS needs it (or the admin token): `Authorization: Bearer <token>`,
+      or the cookie set when the page is opened once as /?token=<token> (browsers send no headers of their own);
+    - JSON requests over MAX_JSON_BYTES and the page's own requests over MAX_PAGE_BODY_BYTES get 413, counted as
+      the body arrives (a missing or false Content-Length does not help). Uploads have their own limits;
+    - without an admin token, the page's file uploads (Gradio's /gradio_api/upload, which would store them in its
+      cache) get 403: the upload tab is off then.
+    Tokens are compared in constant time."""
+
+    def __init__(self, app, read_tokens: tuple[str, ...], page_uploads: bool = True):
+        self.app = app
+        self.tokens = tuple(t.encode() for t in read_tokens if t)
+        self.page_uploads = page_uploads  # Gradio takes files for the upload tab; with uploads off, nobody may
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        path = scope.get("path", "")
+        if self.tokens and path not in OPEN_PATHS and not self._allowed(scope):
+            if scope["type"] == "websocket":
+                return await send({"type": "websocket.close", "code": 1008})
+            if (given := self._query_token(scope)) is not None and self._valid(given):
+                # the page opened with ?token=: keep it in a cookie, and drop it from the address bar
+                cookie = f"{TOKEN_COOKIE}={quote(given, safe='')}; Path=/; HttpOnly; SameSite=Strict"
+                if scope.get("scheme") == "https":  # behind TLS, never sent over plain HTTP
+                    cookie += "; Secure"
+                return await _respond(send, 303, b"", [(b"location", (path or "/").encode()),
+                                                       (b"set-cookie", cookie.encode())])
+            message = (f"This server needs its read token ({READ_TOKEN_ENV}): send 'Authorization: Bearer <token>', "
+                       "or open the chat page once as /?token=<token>.")
+            return await _respond(send, 401, _json({"error": message}), [(b"www-authenticate", b"Bearer")])
+        if not self.page_uploads and path.endswith("/gradio_api/upload"):
+            message = f"Uploads are switched off: the server has no {ADMIN_TOKEN_ENV}."
+            return await _respond(send, 403, _json({"error": message}))
+        cap = self._body_cap(scope)
+        if cap is None:
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > cap:
+            return await _respond(send, 413, _json({"error": _too_big(cap)}))
+        body, more = [], True
+        received = 0
+        while more:  # read the (small) body here, so an oversized one is refused before anything parses it
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            received += len(message.get("body", b""))
+            if received > cap:
+                return await _respond(send, 413, _json({"error": _too_big(cap)}))
+            body.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        replay = [{"type": "http.request", "body": b"".join(body), "more_body": False}]
+
+        async def replayed():
+            return replay.pop() if replay else await receive()
+
+        return await self.app(scope, replayed, send)
+
+    def _body_cap(self, scope) -> int | None:
+        if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
+            return None
+        path = scope.get("path", "")
+        if path == "/api/documents" or path.endswith("/upload"):
+            return None  # uploads: bounded by the file limit where they are read
+        return MAX_JSON_BYTES if path.startswith("/api/") else MAX_PAGE_BODY_BYTES
+
+    def _allowed(self, scope) -> bool:
+        headers = dict(scope["headers"])
+        scheme, _, given = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        if scheme.lower() == "bearer" and self._valid(given.strip()):
+            return True
+        for part in headers.get(b"cookie", b"").decode("latin-1").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == TOKEN_COOKIE and self._valid(unquote(value)):
+                return True
+        return False
+
+    def _valid(self, given: str) -> bool:
+        data = given.encode("utf-8", "replace")
+        return any(hmac.compare_digest(data, token) for token in self.tokens)
+
+    @staticmethod
+    def _query_token(scope) -> str | None:
+        values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token")
+        return values[0] if values else None
+
+
+def _json(data) -> bytes:
+    return json.dumps(data).encode()
+
+
+def _too_big(cap: int) -> str:
+    return f"The request body is over {_size(cap)}; send a shorter question or conversation."
+
+
+async def _respond(send, status: int, body: bytes, headers: list | None = None) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())] + (headers or [])
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 # --- errors
-
-
-def _scrubber(settings: Settings) -> Callable[[str], str]:
-    """Replace host paths in a message by what they are."""
-    known = []
-    for folder, label in ((settings.index_dir, "the index folder"), (settings.corpus_dir, "the corpus folder")):
-        for form in {str(folder), str(Path(folder).resolve()), str(Path(folder).absolute())}:
-            if form not in (".", ""):
-                known.append((form, label))
-    known.sort(key=lambda pair: -len(pair[0]))
-    absolute = re.compile(r"(?<![\w.:/])(?:/(?:home|root|tmp|var|usr|opt|srv|mnt|work|Users|private|etc)"
-                          r"(?:/[^\s'\"]*)?|[A-Za-z]:\\[^\s'\"]*)")
-
-    def scrub(message: str) -> str:
-        for form, label in known:
-            message = message.replace(form, label)
-        return absolute.sub("<path>", message)
-
-    return scrub
 
 
 def _status_of(exc: AssistantError) -> tuple[int, str | None]:
@@ -206,6 +302,8 @@ def _status_of(exc: AssistantError) -> tuple[int, str | None]:
         return 503, NO_INDEX
     if isinstance(exc, UploadTooLargeError):
         return 413, None
+    if isinstance(exc, NotFoundError):
+        return 404, None
     if isinstance(exc, (QueryError, DocumentError, UploadError)):
         return 400, None
     if isinstance(exc, (IndexMismatchError, ModelUnavailableError, StoreError)):
@@ -221,19 +319,39 @@ def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors()[:5]:
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+        if err.get("type") == "string_too_long":  # said as the other interfaces say it
+            limit, given = err.get("ctx", {}).get("max_length", 0), err.get("input")
+            size = f" is {len(given):,} characters long;" if isinstance(given, str) else ""
+            parts.append(f"{where}{size} at most {limit:,} characters are read. Shorten it.")
+        else:
+            parts.append(f"{where}: {err.get('msg', 'invalid')}")
     return "Bad request: " + "; ".join(parts)
+
+
+def _valid_text(value):
+    """`value` with lone surrogates (valid in JSON escapes, not in any text encoding) replaced by U+FFFD, through
+    lists and dicts: a question or conversation carrying them would otherwise fail when the answer is encoded."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace") if any(
+            "\ud800" <= ch <= "\udfff" for ch in value) else value
+    if isinstance(value, list):
+        return [_valid_text(v) for v in value]
+    if isinstance(value, dict):
+        return {_valid_text(k): _valid_text(v) for k, v in value.items()}
+    return value
 
 
 # --- the app
 
 
 def create_app(assistant=None, settings: Settings | None = None, *, admin_token: str | None = None,
-               watch: bool = False, settle: float = 1.0, build_ui=None) -> FastAPI:
+               read_token: str | None = None, watch: bool = False, settle: float = 1.0, build_ui=None) -> FastAPI:
     """The FastAPI app: the JSON API under /api/, /healthz, the OpenAPI schema, and the Gradio page at /.
 
     assistant: the server's one Assistant; None opens it when the index exists (503 until then).
-    admin_token: enables uploads and POST /api/index (default: $ASSISTANT_ADMIN_TOKEN; unset = switched off).
+    admin_token: enables uploads, deletions and POST /api/index (default: $ASSISTANT_ADMIN_TOKEN; unset = off).
+    read_token: every read needs it, or the admin token (default: settings.read_token, $ASSISTANT_READ_TOKEN;
+    unset = reading is open); see RequestGuard.
     watch: sync after changes in the corpus folder settle for `settle` seconds (assistant/watch.py).
     build_ui: `(assistant, settings, admin_token=...) -> gradio.Blocks`; default `ui.app.build_app`.
     """
@@ -242,7 +360,8 @@ def create_app(assistant=None, settings: Settings | None = None, *, admin_token:
     settings = settings or (assistant.settings if assistant is not None else Settings())
     assistant = assistant if assistant is not None else LazyAssistant(settings)
     admin_token = admin_token if admin_token is not None else (os.environ.get(ADMIN_TOKEN_ENV) or None)
-    scrub = _scrubber(settings)
+    read_token = read_token if read_token is not None else settings.read_token
+    scrub = path_scrubber(settings)
     max_bytes = uploads.max_bytes(settings)
 
     @asynccontextmanager
@@ -272,6 +391,8 @@ def create_app(assistant=None, settings: Settings | None = None, *, admin_token:
     )
     app.state.assistant = assistant
     app.state.settings = settings
+    app.add_middleware(RequestGuard, read_tokens=(read_token, admin_token) if read_token else (),
+                       page_uploads=bool(admin_token))
 
     # --- errors as JSON
 
@@ -327,12 +448,14 @@ def create_app(assistant=None, settings: Settings | None = None, *, admin_token:
     @app.post("/api/ask", tags=["answers"], response_model=Answer,
               summary="Answer a question with verified citations, or abstain (grounded=false).")
     def ask(body: AskRequest) -> dict:
-        return _ready(assistant).ask(body.question, history=body.history, k=body.k, filters=body.filters).to_dict()
+        return _ready(assistant).ask(_valid_text(body.question), history=_valid_text(body.history), k=body.k,
+                                     filters=_valid_text(body.filters)).to_dict()
 
     @app.post("/api/search", tags=["answers"], response_model=list[Passage],
               summary="The passages that best match a query (hybrid: vectors and keywords).")
     def search(body: SearchRequest) -> list[dict]:
-        return [p.to_dict() for p in _ready(assistant).search(body.query, k=body.k, filters=body.filters)]
+        passages = _ready(assistant).search(_valid_text(body.query), k=body.k, filters=_valid_text(body.filters))
+        return [p.to_dict() for p in passages]
 
     @app.get("/api/documents", tags=["documents"], summary="Every indexed document's metadata.")
     def documents() -> list[dict]:
@@ -388,6 +511,13 @@ def create_app(assistant=None, settings: Settings | None = None, *, admin_token:
         return {"files": [o.to_dict() for o in uploads.settle(outcomes, report, indexed)],
                 "sync": report.to_dict() if report else None}
 
+    @app.delete("/api/documents/{doc_id:path}", tags=["documents"],
+                summary="Delete a document (admin): its file leaves the corpus folder, then the index is synced.")
+    def delete(doc_id: str, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> dict:
+        require_admin(credentials)
+        uploads.remove(doc_id, settings)
+        return {"deleted": doc_id, "sync": assistant.sync().to_dict()}
+
     @app.post("/api/index", tags=["documents"], response_model=SyncReport,
               summary="Sync the index with the corpus folder now (admin).")
     def index(body: IndexRequest | None = None,
@@ -416,7 +546,9 @@ def create_app(assistant=None, settings: Settings | None = None, *, admin_token:
 
         options = page_options()
     blocks = build_ui(assistant, settings, admin_token=admin_token)
-    gr.mount_gradio_app(app, blocks, path="/", ssr_mode=False, show_error=True,
+    # show_error=False: the page's own messages (gr.Error) still show; an unexpected exception's text, which may
+    # name host paths, does not
+    gr.mount_gradio_app(app, blocks, path="/", ssr_mode=False, show_error=False,
                         max_file_size=max_bytes, **options)
     return app
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import Field
@@ -37,6 +39,10 @@ class Settings(BaseSettings):
         "", description="A sentence-transformers cross-encoder (hub name or local folder) that rescores the best "
         "passages' sentences; off when empty (none ships in a PyPI package).")
     rerank_candidates: int = Field(20, description="Passages the reranker rescores per question.")
+    read_token: str = Field(
+        "", repr=False, description="When set, every read (questions, search, documents, status, the chat page "
+        "and its API) needs it: header 'Authorization: Bearer <token>', or once ?token=<token> in the page's "
+        "address, which sets a cookie. The admin token is accepted too. /healthz stays open.")
     chroma_url: str = Field(
         "", description="A Chroma server (http://HOST:PORT) to hold the index instead of the index folder; the folder "
         "then keeps only derived data (keyword index, lexicon), rebuilt from the server's contents when stale.")
@@ -54,3 +60,23 @@ class Settings(BaseSettings):
         from .chunking import CHUNKER_VERSION
 
         return {"chunk_chars": self.chunk_chars, "chunk_overlap": self.chunk_overlap, "chunker": CHUNKER_VERSION}
+
+
+def path_scrubber(settings: Settings) -> Callable[[str], str]:
+    """A function replacing host paths in a message shown to a remote user: this configuration's folders by what
+    they are ("the index folder", "the corpus folder"), any other absolute path by "<path>"."""
+    known = []
+    for folder, label in ((settings.index_dir, "the index folder"), (settings.corpus_dir, "the corpus folder")):
+        for form in {str(folder), str(Path(folder).resolve()), str(Path(folder).absolute())}:
+            if form not in (".", ""):
+                known.append((form, label))
+    known.sort(key=lambda pair: -len(pair[0]))
+    absolute = re.compile(r"(?<![\w.:/])(?:/(?:home|root|tmp|var|usr|opt|srv|mnt|work|Users|private|etc)"
+                          r"(?:/[^\s'\"]*)?|[A-Za-z]:\\[^\s'\"]*)")
+
+    def scrub(message: str) -> str:
+        for form, label in known:
+            message = message.replace(form, label)
+        return absolute.sub("<path>", message)
+
+    return scrub

@@ -6,7 +6,8 @@ place, so the corpus never holds a partial file). After the callers' sync, `sett
 added, updated, unchanged, failed (saved, not indexed) or refused (never entered the corpus). Refusals raise
 UploadError, or UploadTooLargeError for size; their message says what is wrong without naming the file.
 
-No web framework here: the server maps the errors to HTTP 400/413, the page shows them per file.
+No web framework here: the server maps the errors to HTTP 400/404/413, the page shows them per file. `remove`
+deletes a document's file (DELETE /api/documents/{id}).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from . import documents
-from .errors import DocumentError, UploadError, UploadTooLargeError
+from .errors import DocumentError, NotFoundError, UploadError, UploadTooLargeError
 from .settings import Settings
 from .types import SyncReport
 
@@ -135,6 +136,23 @@ def store(source: BinaryIO | str | os.PathLike, name: str, settings: Settings) -
         raise UploadError(f"cannot store the upload in the corpus folder ({_why(exc)})") from None
     finally:
         temp.unlink(missing_ok=True)
+
+
+def remove(doc_id: str, settings: Settings) -> None:
+    """Delete the corpus file whose document id is `doc_id` (the callers then sync, which drops it from the index).
+    Only a file the indexer would read can go: NotFoundError for any other id, UploadError when the id reaches
+    outside the corpus folder (a linked folder). A symlink in the corpus is removed, never its target."""
+    corpus = Path(settings.corpus_dir)
+    files = {documents.doc_id_for(p, corpus): p for p in documents.discover(corpus)} if corpus.is_dir() else {}
+    path = files.get(doc_id)
+    if path is None:
+        raise NotFoundError(f"No file '{doc_id}' in the corpus folder; GET /api/documents lists the documents.")
+    if not path.parent.resolve().is_relative_to(corpus.resolve()):
+        raise UploadError("the document id points outside the corpus folder")
+    try:
+        path.unlink()
+    except OSError as exc:
+        raise UploadError(f"cannot delete the file ({_why(exc)})") from None
 
 
 def settle(outcomes: Sequence[Outcome], report: SyncReport | None, indexed: Collection[str]) -> list[Outcome]:

@@ -282,15 +282,33 @@ def make_utf16_text(path: Path, text: str, *, big_endian: bool = False) -> Path:
 
 def make_zip_bomb(path: Path, inflated_mb: int, *, member: str = "word/document.xml",
                   extra: Iterable[tuple[str, bytes]] = ()) -> Path:
-    """A zip (named as the caller likes, e.g. .docx) with one member of `inflated_mb` MiB of zeros, streamed from a
-    generator so neither memory nor disk holds the inflated bytes (the file is ~1/1000 of that)."""
+    """A zip (named as the caller likes, e.g. .docx): the `extra` members, then one member of `inflated_mb` MiB of
+    zeros, all deflated (the file is ~1/1000 of the zeros). Written by hand, fast: after a full flush a deflate
+    stream does not refer back, so one compressed MiB of zeros is repeated; nothing holds the inflated bytes."""
+    import struct
+    import zlib
+
+    assert inflated_mb < 4096  # sizes fit the classic (not zip64) headers
     block = b"\0" * (1 << 20)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in extra:
-            archive.writestr(name, data)
-        with archive.open(member, "w", force_zip64=True) as fh:
-            for _ in range(inflated_mb):
-                fh.write(block)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    piece = compressor.compress(block) + compressor.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    for _ in range(inflated_mb):
+        crc = zlib.crc32(block, crc)
+    def deflated(data: bytes) -> bytes:
+        packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+        return packer.compress(data) + packer.flush()
+
+    members = [(name.encode(), 8, zlib.crc32(data), deflated(data), len(data)) for name, data in extra]
+    members.append((member.encode(), 8, crc, piece * inflated_mb + compressor.flush(zlib.Z_FINISH), inflated_mb << 20))
+    local, central = bytearray(), bytearray()
+    for name, method, crc, data, size in members:
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0x21, crc, len(data), size,
+                               len(name), 0, 0, 0, 0, 0, len(local)) + name
+        local += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0x21, crc, len(data), size, len(name),
+                             0) + name + data
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(central), len(local), 0)
+    Path(path).write_bytes(bytes(local + central + end))
     return Path(path)
 
 
@@ -302,3 +320,59 @@ def find_loose(text: str, phrase: str, start: int = 0) -> int:
     chars = [re.escape(ch) for ch in phrase if not ch.isspace()]
     m = re.compile(r"\s*".join(chars)).search(text, start)
     return m.start() if m else -1
+
+
+def make_lying_zip_bomb(path: Path, inflated_mb: int, *, declared: int = 4096,
+                        member: str = "word/document.xml", extra: Iterable[tuple[str, bytes]] = ()) -> Path:
+    """A zip whose headers (local and central) claim `member` inflates to `declared` bytes while it holds
+    `inflated_mb` MiB of zeros: a bomb that a check of the declared sizes alone lets through."""
+    import struct
+
+    make_zip_bomb(path, inflated_mb, member=member, extra=extra)
+    data = bytearray(Path(path).read_bytes())
+    name = member.encode()
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(member)
+    local = info.header_offset  # local header: uncompressed size at +22, or in the zip64 extra field
+    data[local + 22:local + 26] = struct.pack("<I", declared)
+    name_len, extra_len = struct.unpack("<HH", data[local + 26:local + 30])
+    _patch_zip64(data, local + 30 + name_len, extra_len, declared)
+    pos = 0
+    while (pos := data.find(b"PK\x01\x02", pos)) >= 0:  # the member's central directory entry
+        name_len, extra_len = struct.unpack("<HH", data[pos + 28:pos + 32])
+        if data[pos + 46:pos + 46 + name_len] == name:
+            data[pos + 24:pos + 28] = struct.pack("<I", declared)
+            _patch_zip64(data, pos + 46 + name_len, extra_len, declared)
+        pos += 4
+    Path(path).write_bytes(bytes(data))
+    return Path(path)
+
+
+def _patch_zip64(data: bytearray, start: int, length: int, declared: int) -> None:
+    """Write `declared` as the uncompressed size in a zip64 extra field (id 1) between start and start+length."""
+    import struct
+
+    end = start + length
+    while start + 4 <= end:
+        tag, size = struct.unpack("<HH", data[start:start + 4])
+        if tag == 1 and size >= 8:
+            data[start + 4:start + 12] = struct.pack("<Q", declared)
+        start += 4 + size
+
+
+def make_entity_bomb_docx(path: Path, levels: int = 10) -> Path:
+    """A Word file whose document.xml defines nested XML entities ("billion laughs"): expanded, the one
+    reference in its body would be 10**levels copies of a word."""
+    import io
+
+    make_docx(Path(path), "Entity bomb", ["placeholder"])
+    entities = ['<!ENTITY e0 "policy ">'] + [f'<!ENTITY e{i} "{("&e%d;" % (i - 1)) * 10}">'
+                                                for i in range(1, levels + 1)]
+    body = (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<!DOCTYPE w:document [{"".join(entities)}]>'
+            '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>'
+            f"<w:p><w:r><w:t>&e{levels};</w:t></w:r></w:p></w:body></w:document>").encode()
+    source = io.BytesIO(Path(path).read_bytes())
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as new:
+        for item in old.infolist():
+            new.writestr(item, body if item.filename == "word/document.xml" else old.read(item.filename))
+    return Path(path)

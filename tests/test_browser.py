@@ -18,6 +18,12 @@ from assistant.settings import Settings
 from conftest import REPO, copy_corpus
 from test_ui import EN_Q, EO, HOSTILE_Q, ZH, write_hostile
 
+# A file whose name and title are markup too: they show in the sources and the documents table.
+HOSTILE_NAME = """<img src=x onerror="window.__pwned='name'">quail.md"""
+HOSTILE_NAMED_TEXT = """# <svg onload="window.__pwned='svg-title'"></svg> Quail Fund notice
+
+The Quail Fund notice sets a yearly fee of 9 dollars for each member of the Quail Fund.
+"""
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -41,6 +47,7 @@ def served(tmp_path_factory):
     settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index", embed_model="use")
     copy_corpus(settings.corpus_dir, [EO, ZH, NC])
     write_hostile(settings.corpus_dir)
+    (settings.corpus_dir / HOSTILE_NAME).write_text(HOSTILE_NAMED_TEXT, encoding="utf-8")
     assert indexer.sync(settings, progress=False).failed == []
     assistant = Assistant.open(settings)
     try:
@@ -111,6 +118,8 @@ def test_hostile_text_never_runs_and_follow_ups_work(page, served, tmp_path):
     page.locator("#sources details summary").first.click()  # the full document view too
     # A follow-up goes through the page's own history (Gradio 6 message parts) to the assistant.
     assert "5 percent" in ask(page, "And how much of their balance may members put into them?")
+    assert "9 dollars" in ask(page, "What yearly fee does the Quail Fund notice set for each member?")
+    assert "<svg onload=" in page.inner_text("#sources")  # the markup title, as text
     typed = 'Is <img src=x onerror="window.__pwned=\'typed\'"> *this* a question?'  # markup typed into the chat
     ask(page, typed)
     assert page.locator("#chat [data-testid=user]").last.inner_text().strip() == typed
@@ -122,6 +131,8 @@ def test_hostile_text_never_runs_and_follow_ups_work(page, served, tmp_path):
     assert page.title() != "pwned" and page.dialogs == []
     assert page.locator("#chat img, #sources img, #documents img").count() == 0
     assert page.locator("#chat script, #sources script, #documents script").count() == 0
+    assert page.locator("#chat iframe, #sources iframe, #documents iframe, #chat a[href^=javascript]").count() == 0
+    assert page.locator("#documents", has_text="onerror=").count() == 1  # the file name, as text
 
 
 def test_chat_in_english_and_chinese_with_highlighted_quotes(page, served, tmp_path):
@@ -158,3 +169,26 @@ def test_gradio_client_chat_endpoint(served):
     answer = served[1].ask(EN_Q)
     assert text.startswith(answer.text) and "\n\nSources:\n[1] " in text
     assert f"[1] {answer.citations[0].title}" in text
+
+
+def test_a_read_token_server_opens_once_with_the_token_and_then_works(browser, served):
+    """The page behind ASSISTANT_READ_TOKEN: refused without it; opened once as /?token=..., it keeps working
+    (its own requests and streams carry the cookie)."""
+    from assistant.server import ServerThread, create_app
+
+    assistant = served[1]
+    server = ServerThread(create_app(assistant, assistant.settings, admin_token="", read_token="page-reader"))
+    url = server.start()
+    context = browser.new_context(viewport={"width": 1440, "height": 960})
+    try:
+        page = context.new_page()
+        response = page.goto(url + "/", wait_until="load")
+        assert response.status == 401 and "ASSISTANT_READ_TOKEN" in page.content()
+        page.goto(url + "/?token=page-reader", wait_until="load")
+        assert page.url == url + "/"  # the token left the address bar
+        page.wait_for_selector("#question textarea", timeout=WAIT_MS)
+        answer = ask(page, EN_Q)
+        assert re.search(r"\[1\]", answer)
+    finally:
+        context.close()
+        server.stop()

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
+import time
 import re
 import tracemalloc
 import zipfile
@@ -24,14 +26,17 @@ from filemakers import (
     find_loose,
     make_big5_text,
     make_docx,
+    make_entity_bomb_docx,
     make_gbk_text,
     make_html,
+    make_lying_zip_bomb,
     make_pdf,
     make_utf8_bom_text,
     make_utf16_text,
     make_zip_bomb,
 )
 
+from assistant import documents
 from assistant.documents import detect_language, discover, load
 from assistant.errors import DocumentError
 from assistant.types import Document
@@ -641,3 +646,77 @@ def test_detect_language(text, language):
 def test_corpus_languages():
     assert corpus_doc(ZH).language == "zh"
     assert {corpus_doc(n).language for n in MARKDOWN_FILES} == {"en"}
+
+
+def test_a_lying_zip_bomb_is_cut_at_its_declared_size(tmp_path):
+    real = make_docx(tmp_path / "real.docx", "Real", ["A real Word file."])
+    with zipfile.ZipFile(real) as archive:
+        parts = [(n, archive.read(n)) for n in archive.namelist() if n != "word/document.xml"]
+    path = make_lying_zip_bomb(tmp_path / "lying.docx", 64, extra=parts)  # claims 4 kB, holds 64 MiB
+    tracemalloc.start()
+    try:
+        refused(path, "not a valid Word")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000
+
+
+def test_docx_xml_over_the_parse_limit_is_refused_before_parsing(tmp_path, monkeypatch):
+    rng = random.Random(3)
+    words = " ".join(rng.choice(["fund", "plan", "asset", "notice", "fee", "养老", "基金"]) for _ in range(120_000))
+    path = make_docx(tmp_path / "long.docx", "Long report", [words])  # ~600 kB of XML, compressing ~4:1
+    monkeypatch.setattr(documents, "MAX_DOCX_XML_BYTES", 300_000)  # the limit, scaled down with the file
+    refused(path, "XML inflates to", "read up to")
+    monkeypatch.setattr(documents, "MAX_DOCX_XML_BYTES", 3_000_000)
+    assert load(path, tmp_path, LIMIT).text.startswith("Long report")
+
+
+def test_text_longer_than_the_size_limit_allows_is_refused(tmp_path):
+    """A compressed file can hold more text than its size: refused beyond as many characters as the limit has
+    bytes (the PDF's extraction stops once past it)."""
+    pdf = make_pdf(tmp_path / "pages.pdf", ["Policy text on every page. " * 90] * 30)
+    docx = make_docx(tmp_path / "long.docx", "Long", ["Policy text in every paragraph. " * 50] * 60)
+    for path in (pdf, docx):
+        limit = path.stat().st_size + 1_000
+        refused(path, f"text is over {limit:,} characters", max_bytes=limit)
+        assert len(load(path, tmp_path, LIMIT).text) > limit  # within the default limit it loads
+
+
+def test_entity_bomb_docx_is_refused(tmp_path):
+    refused(make_entity_bomb_docx(tmp_path / "laughs.docx"), "not a valid Word")
+
+
+@pytest.mark.parametrize("line", [
+    b"# a" + b" " * 40_000 + b"b",
+    b"# a" + b" \t#" * 14_000 + b"b",
+    b"## " + b"#" * 40_000,
+])
+def test_huge_heading_lines_load_in_linear_time(tmp_path, line):
+    """The heading pattern once backtracked quadratically (a 60 kB line of spaces took 15 s): the same line 4 times
+    longer must not take anywhere near 16 times the CPU time."""
+
+    (tmp_path / "short.md").write_bytes(line[: len(line) // 4] + b"\n\nBody text.\n")
+    (tmp_path / "long.md").write_bytes(line + b"\n\nBody text.\n")
+    took = []
+    for name in ("short.md", "long.md"):
+        start = time.process_time()
+        doc = load(tmp_path / name, tmp_path, LIMIT)
+        took.append(time.process_time() - start)
+        assert doc.headings and doc.headings[0].end <= len(doc.text)
+    assert took[1] < 8 * took[0] + 0.2, took
+
+
+def test_heading_labels_drop_closing_hashes(tmp_path):
+    (tmp_path / "h.md").write_text("# Title ##\n\n## C# \n\n### ###\n\nBody.\n", encoding="utf-8")
+    assert [h.label for h in load(tmp_path / "h.md", tmp_path, LIMIT).headings] == ["Title", "C", "#"]
+
+
+def test_a_file_name_that_is_not_utf8_is_refused_by_name(tmp_path):
+    with open(os.path.join(os.fsencode(tmp_path), b"caf\xe9.md"), "wb") as fh:
+        fh.write(b"# Cafe\n\nA notice.\n")
+    (path,) = discover(tmp_path)
+    with pytest.raises(DocumentError) as info:
+        load(path, tmp_path, LIMIT)
+    assert info.value.path == "caf\\xe9.md" and "not valid UTF-8" in info.value.reason
+    json.dumps(info.value.path).encode("utf-8")  # reportable

@@ -12,6 +12,7 @@ import pytest
 
 from assistant import indexer
 from assistant.api import Assistant
+from assistant.errors import QueryError
 from assistant.followup import resolve
 from assistant.settings import Settings
 from ui import app as ui
@@ -33,6 +34,8 @@ The Zephyr Pension Board approved <b>tokenized farmland bonds</b> <img src=x one
 <script>window.__pwned = "context"; document.title = "pwned";</script>
 
 Members may allocate at most 5 percent of their balance to the farmland bonds & similar <i>real assets</i>.
+
+Complaints reach the board through [its website](javascript:window.__pwned='link') or the portal <iframe srcdoc="<script>parent.__pwned='iframe'</script>"></iframe> <svg onload="window.__pwned='svg'"></svg> within ten days.
 """
 EN_Q = "Which assets does the executive order count as alternative assets?"
 ZH_Q = "行政命令给劳工部长多少天重新审查有关指引？"
@@ -196,6 +199,29 @@ def test_filters_restrict_the_sources(index):
     history, sources = ui.answer_turn(index, EN_Q, [], date_from="August 2025")
     assert "must be a date as YYYY-MM-DD" in html.unescape(history[-1]["content"].replace("\\", ""))
     assert sources == ui.SOURCES_PLACEHOLDER
+
+
+def test_an_over_long_question_is_refused_with_the_limit(index):
+    question = "Which assets count?" + "?" * 2001  # 2,020 characters
+    history, sources = ui.answer_turn(index, question, [])
+    assert 'class="chat-error"' in history[-1]["content"] and sources == ui.SOURCES_PLACEHOLDER
+    assert "2,020 characters long; at most 2,000 are read" in history[-1]["content"].replace("\\", "")
+    with pytest.raises(QueryError, match="at most 2,000"):
+        ui.chat_api(index, question)
+    assert ui.answer_turn(index, question[:2000], [])[0][-1]["content"]  # at the limit it is asked
+
+
+def test_errors_on_the_page_name_no_host_path(settings):
+    """The page may be remote: an error naming the index folder shows what it is, not where."""
+    from assistant.server import LazyAssistant
+
+    settings.corpus_dir.mkdir(parents=True)
+    unbuilt = LazyAssistant(settings)
+    line = ui.status_markdown(unbuilt)
+    assert line.startswith("Index unavailable") and "the index folder" in line
+    history, _ = ui.answer_turn(unbuilt, EN_Q, [])
+    for shown in (line, history[-1]["content"]):
+        assert str(settings.index_dir) not in shown.replace("\\", "") and "/tmp" not in shown
 
 
 def test_empty_message_changes_nothing(index):

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 
 from assistant import uploads
 from assistant.documents import FORMATS
-from assistant.errors import AssistantError, UploadError
+from assistant.api import MAX_QUESTION_CHARS
+from assistant.errors import AssistantError, QueryError, UploadError
+from assistant.settings import Settings, path_scrubber
 from assistant.types import Answer, Citation, Passage
 
 ADMIN_TOKEN_ENV = "ASSISTANT_ADMIN_TOKEN"
@@ -92,10 +94,12 @@ def answer_turn(assistant, message: str, history, doc_ids=None, language: str = 
         return history, sources_html(None, assistant.document_text)
     user = {"role": "user", "content": _md(message)}  # shown as typed: markup in a question is text too
     try:
+        check_length(message)
         answer = assistant.ask(message, history=plain_history(history),
                                filters=filters_from(doc_ids, language, date_from, date_to))
     except AssistantError as exc:
-        reply = {"role": "assistant", "content": f'<span class="chat-error">{_md(str(exc))}</span>'}
+        shown = _md(shown_error(assistant, exc))
+        reply = {"role": "assistant", "content": f'<span class="chat-error">{shown}</span>'}
         return history + [user, reply], sources_html(None, assistant.document_text)
     reply = {"role": "assistant", "content": answer_markdown(answer)}
     return history + [user, reply], sources_html(answer, assistant.document_text, document_meta(assistant))
@@ -127,8 +131,22 @@ def chat_text(answer: Answer, meta: dict | None = None) -> str:
     return "\n".join(lines).rstrip()
 
 
+def shown_error(assistant, exc: Exception) -> str:
+    """An error's message as the page shows it: host paths replaced by what they are (the page may be remote)."""
+    settings = getattr(assistant, "settings", None)
+    return path_scrubber(settings)(str(exc)) if isinstance(settings, Settings) else str(exc)
+
+
+def check_length(question: str) -> None:
+    """QueryError for a question longer than the assistant reads (assistant.api.MAX_QUESTION_CHARS)."""
+    if len(question or "") > MAX_QUESTION_CHARS:
+        raise QueryError(f"The question is {len(question):,} characters long; at most {MAX_QUESTION_CHARS:,} are "
+                         "read. Shorten it.")
+
+
 def chat_api(assistant, message: str, history=None) -> str:
     """What `Client(url).predict(message, api_name="/chat")` returns."""
+    check_length(message)
     answer = assistant.ask(message, history=plain_history(history, shown=False))
     return chat_text(answer, document_meta(assistant))
 
@@ -275,7 +293,7 @@ def status_markdown(assistant) -> str:
     try:
         s = assistant.status()
     except AssistantError as exc:
-        return f"Index unavailable: {_md(str(exc))}"
+        return f"Index unavailable: {_md(shown_error(assistant, exc))}"
     last = s.last_sync.replace("T", " ").replace("+0000", " UTC") if s.last_sync else "never"
     line = (f"**{s.documents}** documents · **{s.chunks}** chunks · model `{s.embed_model or '?'}` · "
             f"last sync {last}")
@@ -342,7 +360,8 @@ def upload_files(assistant, settings, files, token: str | None, admin_token: str
     try:
         report = assistant.sync()
     except AssistantError as exc:
-        return [UploadOutcome(o.filename, o.doc_id, False, f"saved, but indexing failed: {exc}")
+        failure = f"saved, but indexing failed: {shown_error(assistant, exc)}"
+        return [UploadOutcome(o.filename, o.doc_id, False, failure)
                 if o.status == "saved" else _shown_outcome(o, {}) for o in outcomes]
     chunks = {d["doc_id"]: d.get("chunks", 0) for d in assistant.documents()}
     return [_shown_outcome(o, chunks) for o in uploads.settle(outcomes, report, chunks)]
@@ -467,7 +486,7 @@ def build_app(assistant, settings=None, admin_token: str | None = None):
         try:
             return chat_api(assistant, message, history)
         except AssistantError as exc:  # shown to the API caller as the error's message
-            raise gr.Error(str(exc)) from None
+            raise gr.Error(shown_error(assistant, exc)) from None
 
     def refresh_views():
         choices = document_choices(assistant)
@@ -493,7 +512,8 @@ def build_app(assistant, settings=None, admin_token: str | None = None):
                         )
                         with gr.Row():
                             box = gr.Textbox(placeholder="Ask a question… / 输入问题…", show_label=False,
-                                             scale=6, container=False, elem_id="question", autofocus=True)
+                                             scale=6, container=False, elem_id="question", autofocus=True,
+                                             max_length=MAX_QUESTION_CHARS)
                             send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
                             new = gr.Button("New chat", variant="secondary", scale=1, min_width=100)
                         with gr.Row(elem_id="examples"):
