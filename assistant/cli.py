@@ -43,8 +43,9 @@ def _fail(exc: AssistantError) -> None:
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index folder [env ASSISTANT_INDEX_DIR; default ./index].")
 @click.option("--embed-model", help="Embedding model: use, e5, use+e5 or st:<model> [env ASSISTANT_EMBED_MODEL].")
 @click.option("--chroma-url", help="Keep the index on a Chroma server, http://HOST:PORT [env ASSISTANT_CHROMA_URL].")
+@click.option("--reranker", help="A cross-encoder (hub name or folder) to rescore the best passages [env ASSISTANT_RERANKER].")
 @click.pass_context
-def main(ctx, corpus_dir, index_dir, embed_model, chroma_url):
+def main(ctx, corpus_dir, index_dir, embed_model, chroma_url, reranker):
     """A cited-answer assistant over policy documents, in Chinese and English.
 
     \b
@@ -57,7 +58,8 @@ def main(ctx, corpus_dir, index_dir, embed_model, chroma_url):
       assistant eval --qa eval/qa-dev.jsonl
     """
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-    ctx.obj = {"corpus_dir": corpus_dir, "index_dir": index_dir, "embed_model": embed_model, "chroma_url": chroma_url}
+    ctx.obj = {"corpus_dir": corpus_dir, "index_dir": index_dir, "embed_model": embed_model, "chroma_url": chroma_url,
+               "reranker": reranker}
 
 
 def _corpus_option(f):

@@ -105,3 +105,15 @@ def test_a_reranker_that_cannot_be_loaded_is_a_clear_error(tmp_path):
 
 def test_reranking_is_off_by_default(indexed):
     assert Assistant.open(indexed).retriever.reranker is None
+
+
+def test_cli_takes_a_reranker_and_reports_one_it_cannot_load(indexed, tmp_path):
+    from click.testing import CliRunner
+
+    from assistant.cli import main
+
+    args = ["--corpus", str(indexed.corpus_dir), "--index", str(indexed.index_dir), "--embed-model", "use",
+            "--reranker", str(tmp_path / "no-such-model"), "ask", "What are alternative assets?"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code != 0
+    assert "Cannot load the cross-encoder reranker" in result.output and "Traceback" not in result.output
