@@ -26,6 +26,9 @@ class Weights:
     """Fusion weights, chosen on the development and extra question sets (docs/retrieval.md)."""
 
     models: tuple[float, ...] = (0.5, 2.5)  # per embedding model in the index (USE, e5), on calibrated sentence scores
+    # ... for sentences in the other language than the question's: USE, trained on translation pairs, aligns the
+    # two languages better than multilingual-e5-small does (used when the index has exactly these models)
+    cross_models: tuple[float, ...] = (3.0, 1.0)
     sentence: float = 1.0  # the chunk's best sentence
     title: float = 0.6  # the document title's similarity to the question
     title_words: float = 0.5  # the question's rare words found in the title, issuer, date or file name
@@ -199,7 +202,9 @@ class Retriever:
         qlang = script_language(query)
         total = np.zeros(len(vectors))
         calibrated = []
-        for (name, part, weight), model_weight in zip(self.embedder.parts, self.weights.models):
+        parts = self.embedder.parts
+        cross = self.weights.cross_models if len(self.weights.cross_models) == len(parts) else self.weights.models
+        for (name, part, weight), same, other in zip(parts, self.weights.models, cross):
             cosine = (vectors[:, part] @ vector[part]) / weight
             stats = self._calibration.get(name, {})
             for slang in ("en", "zh"):
@@ -207,7 +212,7 @@ class Retriever:
                 mask = langs == slang
                 cosine[mask] = (cosine[mask] - mean) / std
             calibrated.append(cosine)
-            total += model_weight * _zscore(cosine[:, None])[:, 0]
+            total += np.where(langs == qlang, same, other) * _zscore(cosine[:, None])[:, 0]
         return total, calibrated[0]
 
     def _title_signals(self, query: str, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
