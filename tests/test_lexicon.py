@@ -1,0 +1,84 @@
+"""The lexicon rebuilt after a change reuses the analyses of unchanged chunks and the vectors of known words, and
+equals a rebuild from scratch."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from assistant import lexicon as lexicon_module
+from assistant.lexicon import Lexicon, known_analyses, word_embedder
+
+from conftest import CORPUS
+
+EDITED = "us_eo_2025-08-07_democratizing_access_alternative_assets_401k.md"
+DROPPED = "us_wh_factsheet_2025-07-18_genius_act.md"
+
+
+@lru_cache(maxsize=1)
+def corpus_chunks() -> tuple[list[str], list[str]]:
+    """Chunk ids and texts of the shipped corpus, cut as the indexer cuts them."""
+    from assistant import documents
+    from assistant.chunking import chunk_document
+
+    ids, texts = [], []
+    for path in documents.discover(CORPUS):
+        doc = documents.load(path, CORPUS, 20_000_000)
+        for i, chunk in enumerate(chunk_document(doc, 1000, 1)[0]):
+            ids.append(f"{doc.id}#{i}")
+            texts.append(chunk.text)
+    return ids, texts
+
+
+def edited(ids: list[str], texts: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """The corpus after a sync: one document gone, one chunk of another edited, one new chunk; and the new texts."""
+    kept = [(i, t) for i, t in zip(ids, texts) if not i.startswith(DROPPED)]
+    at = next(n for n, (i, t) in enumerate(kept) if i.startswith(EDITED) and "180 days" in t)
+    fresh = [kept[at][1].replace("180 days", "90 days"), "Wisconsin pension fund 威斯康星州投资委员会 bought 比特币 ETFs."]
+    kept[at] = (kept[at][0], fresh[0])
+    kept.append(("new.md#0", fresh[1]))
+    return [i for i, _ in kept], [t for _, t in kept], fresh
+
+
+def test_rebuild_from_saved_analyses_equals_full_rebuild(tmp_path, monkeypatch):
+    from assistant.embeddings import load_embedder
+
+    embedder = load_embedder("use")
+    embedded: list[str] = []
+
+    def embed(words):
+        embedded.extend(words)
+        return word_embedder(embedder)(words)
+
+    ids, texts = corpus_chunks()
+    before = Lexicon.build(texts, embed, embedder.name)
+    before.save(tmp_path / "lexicon", "before")
+    _, new_texts, fresh = edited(ids, texts)
+
+    analysed = []
+    original = lexicon_module.analyse
+    monkeypatch.setattr(lexicon_module, "analyse", lambda text: analysed.append(text) or original(text))
+    embedded.clear()
+    previous, _ = Lexicon.load(tmp_path / "lexicon")
+    reused = Lexicon.build(new_texts, embed, embedder.name, previous=previous,
+                           known=known_analyses(tmp_path / "lexicon"))
+    assert sorted(analysed) == sorted(fresh)  # only the new texts were analysed
+    assert set(embedded) == set(reused.terms) - set(before.terms)  # only words new to the lexicon were embedded
+    assert "威斯康星州" in reused.terms
+    monkeypatch.setattr(lexicon_module, "analyse", original)
+
+    scratch = Lexicon.build(new_texts, word_embedder(embedder), embedder.name)
+    assert reused.terms == scratch.terms
+    assert reused.langs.tolist() == scratch.langs.tolist()
+    assert reused.is_name.tolist() == scratch.is_name.tolist()
+    assert reused.analyses == scratch.analyses
+    # Vectors of known words come from the saved lexicon (float32 through a file): the same to rounding.
+    assert np.allclose(reused.vectors, scratch.vectors, atol=1e-6)
+
+
+def test_unreadable_saved_analyses_mean_analysing_again(tmp_path):
+    folder = tmp_path / "lexicon"
+    folder.mkdir()
+    (folder / "words.json").write_text("[1, 2")
+    assert known_analyses(folder) == {}
