@@ -157,13 +157,14 @@ def fingerprint(manifest: dict, chunk_count: int) -> str:
     return f"{manifest.get('generation')}:{manifest.get('sync_id')}:{chunk_count}"
 
 
-def keyword_index(settings, store) -> KeywordIndex:
-    """The keyword index matching the store's current contents: loaded if saved, else rebuilt and saved."""
+def keyword_index(settings, store, chunks: tuple[list[str], list[str]] | None = None) -> KeywordIndex:
+    """The keyword index matching the store's current contents: loaded if saved, else rebuilt and saved.
+    ``chunks``: the store's (ids, texts) when the caller has just read them (a sync, for both derived indexes)."""
     mark = fingerprint(store.manifest, store.count_chunks())
     found = KeywordIndex.load(settings.keyword_dir, mark)
     if found is not None:
         return found
-    ids, texts, _ = store.all_chunks()
+    ids, texts = chunks if chunks is not None else store.all_chunks()[:2]
     built = KeywordIndex.build(ids, texts, known_tokens(settings.keyword_dir))
     try:
         built.save(settings.keyword_dir, mark)

@@ -56,7 +56,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEV = REPO / "eval" / "qa-dev.jsonl"
 EXTRA = REPO / "eval" / "qa-extra.jsonl"
 DEFAULT_PLAN = "use:1000,5000,20000;use+e5:1000"
-CEILING_SAMPLE = {"use": 20000}  # texts timed for the ceiling (default 3000: e5 embeds ~40 texts/s here)
+CEILING_SAMPLE = {"use": 6000}  # texts timed for the ceiling, a random sample (default 1500: e5 embeds ~40 texts/s)
 TARGETS = {"build_ratio": 0.8, "edit_ratio": 1.5, "p95_ms_20k": 500, "serve_mb_20k": 2048, "recall_drop": 0.05}
 MARK_START, MARK_END = "<!-- figures:start (written by benchmarks/bench_scale.py) -->", "<!-- figures:end -->"
 COLD_QUESTION = "How long does the executive order give the Secretary of Labor to reexamine guidance?"
@@ -204,7 +204,7 @@ def bench_one(spec: str, size: int, embedder, work: Path, edits: int, cache: Pat
                  "sentences": corpus.sentences, "texts": len(corpus.texts), "load_before": load_before}
 
     print(f"[{spec} {size}] ceiling", file=sys.stderr, flush=True)
-    cap = CEILING_SAMPLE.get(spec, 3000)
+    cap = CEILING_SAMPLE.get(spec, 1500)
     sample = random.Random(size).sample(corpus.texts, min(cap, len(corpus.texts)))
     t0, c0 = time.perf_counter(), time.process_time()
     embedder.embed_passages(sample, batch_size=settings.embed_batch)
@@ -396,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=CACHE, help="scale corpus cache (git-ignored)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "scale",
                         help="writes OUT.md (figures between markers), OUT.json and OUT.png")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep OUT.json's results for other model/size pairs (a run split across processes)")
     args = parser.parse_args(argv)
     from assistant import indexer
     from assistant.embeddings import load_embedder
@@ -433,17 +435,32 @@ def main(argv: list[str] | None = None) -> int:
                 result["model_load_s"] = load_s
                 results.append(result)
                 shutil.rmtree(work, ignore_errors=True)
-                print("\n".join(table(results)), file=sys.stderr, flush=True)
-    results.sort(key=lambda r: (r["model"] != parse_plan(args.plan)[0][0], r["model"], r["size"]))
-    figures = figures_markdown(results, meta)
-    print(figures)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_markdown(args.out.with_suffix(".md"), figures)
-    args.out.with_suffix(".json").write_text(json.dumps({"meta": meta, "targets": TARGETS, "results": results},
-                                                        indent=1, ensure_ascii=False, default=float))
-    plot(results, args.out.with_suffix(".png"))
+                # after each size: a long run stopped half-way keeps its figures
+                write_all(results, meta, args.out, merge=args.merge)
+    print(figures_markdown(results, meta))
     print(f"written to {args.out}.md, .json, .png", file=sys.stderr)
     return 0
+
+
+def write_all(results: list[dict], meta: dict, out: Path, merge: bool = False) -> None:
+    """Write OUT.md/.json/.png. ``merge``: keep the results OUT.json already holds for other (model, size) pairs
+    (runs split across processes); the commands of all runs are listed."""
+    meta = dict(meta)
+    if merge and out.with_suffix(".json").exists():
+        old = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+        mine = {(r["model"], r["size"]) for r in results}
+        results = [r for r in old["results"] if (r["model"], r["size"]) not in mine] + results
+        commands = old["meta"].get("commands", [old["meta"]["command"]])
+        meta["commands"] = list(dict.fromkeys(commands + [meta["command"]]))
+        meta["command"] = "; ".join(meta["commands"])
+    order = ["use+e5", "use"]
+    results = sorted(results, key=lambda r: (order.index(r["model"]) if r["model"] in order else 9, r["model"],
+                                             r["size"]))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_markdown(out.with_suffix(".md"), figures_markdown(results, meta))
+    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "targets": TARGETS, "results": results},
+                                                   indent=1, ensure_ascii=False, default=float), encoding="utf-8")
+    plot(results, out.with_suffix(".png"))
 
 
 if __name__ == "__main__":

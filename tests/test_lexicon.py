@@ -1,5 +1,5 @@
-"""The lexicon rebuilt after a change reuses the analyses of unchanged chunks and the vectors of known words, and
-equals a rebuild from scratch."""
+"""The lexicon rebuilt after a change analyses only the changed chunks, embeds only new words, and equals a rebuild
+from scratch."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from functools import lru_cache
 import numpy as np
 
 from assistant import lexicon as lexicon_module
-from assistant.lexicon import Lexicon, known_analyses, word_embedder
+from assistant.lexicon import Lexicon, known_totals, word_embedder
 
 from conftest import CORPUS
 
@@ -41,7 +41,7 @@ def edited(ids: list[str], texts: list[str]) -> tuple[list[str], list[str], list
     return [i for i, _ in kept], [t for _, t in kept], fresh
 
 
-def test_rebuild_from_saved_analyses_equals_full_rebuild(tmp_path, monkeypatch):
+def test_rebuild_from_saved_totals_equals_full_rebuild(tmp_path, monkeypatch):
     from assistant.embeddings import load_embedder
 
     embedder = load_embedder("use")
@@ -62,7 +62,7 @@ def test_rebuild_from_saved_analyses_equals_full_rebuild(tmp_path, monkeypatch):
     embedded.clear()
     previous, _ = Lexicon.load(tmp_path / "lexicon")
     reused = Lexicon.build(new_texts, embed, embedder.name, previous=previous,
-                           known=known_analyses(tmp_path / "lexicon"))
+                           totals=known_totals(tmp_path / "lexicon"))
     assert sorted(analysed) == sorted(fresh)  # only the new texts were analysed
     assert set(embedded) == set(reused.terms) - set(before.terms)  # only words new to the lexicon were embedded
     assert "威斯康星州" in reused.terms
@@ -72,13 +72,15 @@ def test_rebuild_from_saved_analyses_equals_full_rebuild(tmp_path, monkeypatch):
     assert reused.terms == scratch.terms
     assert reused.langs.tolist() == scratch.langs.tolist()
     assert reused.is_name.tolist() == scratch.is_name.tolist()
-    assert reused.analyses == scratch.analyses
+    assert reused.totals.to_json() == scratch.totals.to_json()
     # Vectors of known words come from the saved lexicon (float32 through a file): the same to rounding.
     assert np.allclose(reused.vectors, scratch.vectors, atol=1e-6)
 
 
-def test_unreadable_saved_analyses_mean_analysing_again(tmp_path):
+def test_unreadable_saved_totals_mean_analysing_again(tmp_path):
     folder = tmp_path / "lexicon"
     folder.mkdir()
     (folder / "words.json").write_text("[1, 2")
-    assert known_analyses(folder) == {}
+    assert known_totals(folder).uses == {}
+    (folder / "words.json").write_text('{"analyses": {}, "uses": {"abc": 1}, "counts": {}, "names": {}}')
+    assert known_totals(folder).uses == {}  # counts without their analyses are not trusted
