@@ -84,3 +84,21 @@ def test_unreadable_saved_totals_mean_analysing_again(tmp_path):
     assert known_totals(folder).uses == {}
     (folder / "words.json").write_text('{"analyses": {}, "uses": {"abc": 1}, "counts": {}, "names": {}}')
     assert known_totals(folder).uses == {}  # counts without their analyses are not trusted
+
+
+def test_translations_are_each_words_best_matches_in_the_other_language():
+    from assistant.embeddings import load_embedder
+    from assistant.lexicon import EXPANSION_PER_WORD, EXPANSION_THRESHOLD, content_words
+
+    embedder = load_embedder("use")
+    embed = word_embedder(embedder)
+    lexicon = Lexicon.build(corpus_chunks()[1], embed, embedder.name)
+    words = list(dict.fromkeys(content_words("受托人 私钥 稳定币 fiduciary private key stablecoin reserves")))
+    expected = []
+    for (word, lang), vector in zip(words, embed([w for w, _ in words])):  # word by word, every term sorted
+        sims = np.where(lexicon.langs != lang, lexicon.vectors @ vector, -1.0)
+        expected += [lexicon.terms[j] for j in np.argsort(-sims, kind="stable")[:EXPANSION_PER_WORD]
+                     if sims[j] >= EXPANSION_THRESHOLD]
+    found = lexicon.translations(words, embed)
+    assert found == expected
+    assert "fiduciary" in found or "private key" in found  # the Chinese words find their English renderings
