@@ -486,7 +486,9 @@ def markdown(results: list[ModelResult], corpus: Corpus, meta: dict) -> str:
               "everything under the keyword index, lexicon and calibration stays with them (their embedding "
               "shown on its own row). \"Other\" is sync's own Python between those calls.",
               "",
-              "Run it again with `make bench-index` (`python -m benchmarks.bench_index --help` for the options).",
+              "Run it again with `make bench-index` (`python -m benchmarks.bench_index --help` for the options). "
+              "The same figures from 1k to 20k chunks, with latency, quality and memory: "
+              "[docs/scale.md](scale.md) (`make bench`).",
               ""]
     return "\n".join(lines)
 
