@@ -128,7 +128,7 @@ ROWS = [
 _STORE_CALLS = {
     "chroma-open": ["open_or_none", "new_generation"],
     "chroma-write": ["add_chunks", "update_chunk_metas", "delete_chunks", "delete_sentences_of", "put_document",
-                     "delete_document", "activate"],
+                     "put_documents", "delete_document", "delete_orphan_sentences", "mark_dirty", "activate"],
     "chroma-read": ["documents", "chunk_metas", "vectors_for_hashes", "all_chunks", "sample_sentences",
                     "count_chunks"],
 }
