@@ -49,7 +49,7 @@ from assistant.settings import Settings  # noqa: E402
 from benchmarks.bench_index import (  # noqa: E402
     EDITED_DOC, EDITS, ROWS, THREAD_ENV, WARMUP_ZH, _code_version, corpus_texts, timed_sync,
 )
-from benchmarks.scale_corpus import CACHE, make_slice  # noqa: E402
+from benchmarks.scale_corpus import CACHE, ScaleCorpusError, make_slice  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEV = REPO / "eval" / "qa-dev.jsonl"
@@ -476,3 +476,6 @@ if __name__ == "__main__":
     except AssistantError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
+    except ScaleCorpusError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
