@@ -57,12 +57,12 @@ def _guarded(method):
         try:
             return method(self, *args, **kwargs)
         except Exception as exc:
-            raise _store_error(exc, self._place) from None
+            raise _store_error(exc, self._place, self._folder) from None
 
     return wrapper
 
 
-def _store_error(exc: Exception, place: str) -> Exception:
+def _store_error(exc: Exception, place: str, folder: Path | None = None) -> Exception:
     """The StoreError for a failure of Chroma (or of the disk under it); other exceptions are returned unchanged."""
     import httpx
     from chromadb.errors import ChromaError, NotFoundError
@@ -80,14 +80,26 @@ def _store_error(exc: Exception, place: str) -> Exception:
         return exc
     text = f"{exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
     lowered = text.lower()
-    if "readonly" in lowered or "read-only" in lowered or getattr(exc, "errno", None) == errno.EROFS:
+    if ("readonly" in lowered or "read-only" in lowered or getattr(exc, "errno", None) == errno.EROFS
+            or (folder is not None and _read_only(folder))):
         return StoreError(f"Cannot write to {place}: it is read-only. The index as it was still answers; make "
                           f"the folder writable, then run `assistant index` again.")
     full = getattr(exc, "errno", None) in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
-    if full or "disk" in lowered or "full" in lowered or "unable to open database file" in lowered:
+    # SQLite's "disk I/O error" or "database or disk is full", a file it cannot create, or Chroma failing to apply
+    # its write log to the metadata segment ("compaction"), which is what a full disk looks like from here
+    if full or any(sign in lowered for sign in ("disk", "full", "i/o", "unable to open database file", "compaction")):
         return StoreError(f"Cannot write to {place}: the disk is full or refused the write ({_reason(exc)}). The "
                           f"index as it was still answers; free some space, then run `assistant index` again.")
     return StoreError(f"{place[0].upper()}{place[1:]} failed: {_reason(exc)}.")
+
+
+def _read_only(folder: Path) -> bool:
+    """The folder is on a read-only mount or not writable by this process (SQLite then says only that it cannot
+    open a file)."""
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY) or not os.access(folder, os.W_OK)
+    except OSError:
+        return False
 
 
 def _reason(exc: Exception) -> str:
@@ -104,6 +116,10 @@ def _place(settings) -> str:
     if settings.chroma_url:
         return f"the Chroma server at {settings.chroma_url}"
     return f"the index folder '{Path(settings.index_dir).name or settings.index_dir}'"
+
+
+def _folder(settings) -> Path | None:
+    return None if settings.chroma_url else settings.chroma_dir
 
 
 @dataclass(frozen=True)
@@ -126,7 +142,7 @@ def _client(settings):
         settings.chroma_dir.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
     except Exception as exc:  # a read-only or full disk; chromadb's own types for a corrupt or incompatible database
-        error = _store_error(exc, _place(settings))
+        error = _store_error(exc, _place(settings), settings.chroma_dir)
         if not str(error).startswith("Cannot write"):
             error = StoreError(f"Cannot open the Chroma store in {_place(settings)}: {_reason(exc)}.")
         raise error from None
@@ -168,10 +184,11 @@ def _set_timeouts(client) -> None:
 
 
 class Store:
-    def __init__(self, client, name: str, manifest: dict, place: str = "the index"):
+    def __init__(self, client, name: str, manifest: dict, place: str = "the index", folder: Path | None = None):
         self._client = client
         self._name = name
         self._place = place  # where the index lives, for error messages
+        self._folder = folder  # the embedded store's folder (None on a server)
         self.manifest = manifest
         self._open_collections()
         self._llama = None  # llama-index's view of the chunk collection, made on first use
@@ -201,10 +218,10 @@ class Store:
         try:
             manifest = read_manifest(client, settings.collection)
         except Exception as exc:
-            raise _store_error(exc, _place(settings)) from None
+            raise _store_error(exc, _place(settings), _folder(settings)) from None
         if manifest is None:
             raise IndexMissingError(settings.chroma_url or settings.index_dir)
-        return cls(client, settings.collection, manifest, _place(settings))
+        return cls(client, settings.collection, manifest, _place(settings), _folder(settings))
 
     @classmethod
     def open_or_none(cls, settings) -> "Store | None":
@@ -221,13 +238,13 @@ class Store:
         try:
             pending = read_manifest(client, settings.collection, "pending")
             if pending is not None and all(pending.get(k) == v for k, v in manifest.items()):
-                return cls(client, settings.collection, pending, _place(settings))
+                return cls(client, settings.collection, pending, _place(settings), _folder(settings))
             generation = time.strftime("%Y%m%d%H%M%S") + f"{time.time_ns() % 1_000_000:06d}"
             manifest = {**manifest, "generation": generation}
             _write_manifest(client, settings.collection, "pending", manifest)
         except Exception as exc:
-            raise _store_error(exc, _place(settings)) from None
-        return cls(client, settings.collection, manifest, _place(settings))
+            raise _store_error(exc, _place(settings), _folder(settings)) from None
+        return cls(client, settings.collection, manifest, _place(settings), _folder(settings))
 
     @_guarded
     def activate(self, **updates) -> None:
