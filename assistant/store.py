@@ -474,3 +474,55 @@ def _llama_filters(filters: Filters | None):
     if filters.date_to:
         parts.append(MetadataFilter(key="date_int", value=filters.date_to, operator=FilterOperator.LTE))
     return MetadataFilters(filters=parts) if parts else None
+
+
+class FrozenView:
+    """The store as some documents were before a sync in this process rewrites them, for the questions answered
+    meanwhile from the index as it was.
+
+    A sync rewrites a changed document in place: its moved chunks' sentences get their new spans, its vanished
+    chunks are deleted and its text replaced, while the serving retriever still holds the old chunks until it is
+    swapped at the end. Read live, such a document's citations would no longer check out (and be dropped). This
+    view keeps those documents' sentences (spans and vectors) and texts as they were, taken before the sync starts,
+    and passes every other read to the store."""
+
+    def __init__(self, store: Store, doc_ids: list[str]):
+        self._store = store
+        chunk_ids = [id_ for doc_id in doc_ids for id_ in store.chunk_metas(doc_id)]
+        metas, vectors = store.sentence_vectors(chunk_ids) if chunk_ids else ([], None)
+        self._chunks = set(chunk_ids)
+        self._metas = metas
+        self._vectors = vectors
+        self._rows: dict[str, list[int]] = {}
+        for row, meta in enumerate(metas):
+            self._rows.setdefault(meta["chunk_id"], []).append(row)
+        self._texts = {doc_id: store.document_text(doc_id) for doc_id in doc_ids}
+        self._sentence_ids = [f"{m['chunk_id']}/frozen{row}" for row, m in enumerate(metas)]
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def document_text(self, doc_id: str) -> str | None:
+        return self._texts[doc_id] if doc_id in self._texts else self._store.document_text(doc_id)
+
+    def sentence_vectors(self, chunk_ids: list[str]) -> tuple[list[dict], np.ndarray]:
+        live = [c for c in chunk_ids if c not in self._chunks]
+        metas, vectors = self._store.sentence_vectors(live) if live else ([], None)
+        rows = [row for c in chunk_ids if c in self._chunks for row in self._rows.get(c, [])]
+        if not rows:
+            return (metas, vectors) if vectors is not None else ([], np.zeros((0, self.manifest["dimension"]),
+                                                                             dtype=np.float32))
+        frozen = self._vectors[rows]
+        return list(metas) + [self._metas[r] for r in rows], (np.vstack([vectors, frozen]) if len(metas) else frozen)
+
+    def query_sentences(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
+        """Live hits outside the frozen documents, merged with the frozen documents' own nearest sentences."""
+        hits = [h for h in self._store.query_sentences(vector, k, filters) if h.meta["chunk_id"] not in self._chunks]
+        if self._metas:
+            sims = self._vectors @ np.asarray(vector, dtype=np.float32) / (
+                np.linalg.norm(self._vectors, axis=1) * (np.linalg.norm(vector) or 1.0) + 1e-12)
+            for row in np.argsort(-sims)[:k]:
+                meta = self._metas[row]
+                if filters is None or filters.matches(meta):
+                    hits.append(Hit(self._sentence_ids[row], float(sims[row]), "", meta))
+        return sorted(hits, key=lambda h: -h.score)[:k]

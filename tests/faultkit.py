@@ -189,18 +189,60 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def kill_at(cmd, env, target: float) -> bool:
-    """Start `cmd` and SIGKILL it once it has used `target` CPU seconds; True when it was still running then."""
+def kill_at(cmd, env, target: float, watch: Path | None = None) -> bool:
+    """Start `cmd` and SIGKILL it once it has used `target` CPU seconds (counted from its first write into the
+    folder `watch`, when given); True when it was still running then."""
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    before = last_write(watch) if watch else None
+    start = None if watch else 0.0
     try:
-        while proc.poll() is None and cpu_seconds(proc.pid) < target:
-            time.sleep(0.02)
+        while proc.poll() is None:
+            cpu = cpu_seconds(proc.pid)
+            if start is None and last_write(watch) != before:
+                start = cpu
+            if start is not None and cpu >= start + target:
+                break
+            time.sleep(0.01)
     except (OSError, IndexError):  # it exited between the poll and the read
         pass
     running = proc.poll() is None
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     return running
+
+
+def last_write(folder: Path) -> int:
+    """The latest modification time (ns) of any file in the folder: a store's data changes when it is written."""
+    latest = 0
+    for path in folder.rglob("*"):
+        try:
+            latest = max(latest, path.stat().st_mtime_ns)
+        except OSError:  # removed meanwhile
+            pass
+    return latest
+
+
+def observe(cmd, env, watch: Path) -> tuple[float, float, float]:
+    """Run `cmd` to completion: its CPU seconds in all, and at its first and last write into `watch`."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen, first, last = last_write(watch), None, None
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        try:
+            cpu = cpu_seconds(proc.pid)
+        except (OSError, IndexError):
+            continue
+        if (now := last_write(watch)) != seen:
+            seen, last = now, cpu
+            first = cpu if first is None else first
+        time.sleep(0.01)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise AssertionError(f"{cmd[-2:]} failed: {proc.stderr.read()[-2000:]}")
+    whole = usage.ru_utime + usage.ru_stime
+    return whole, first if first is not None else 0.0, last if last is not None else whole
 
 
 def kill_at_random(cmd, env, rng, low, high) -> bool:
@@ -230,24 +272,36 @@ class KillSeries:
 
 
 def kill_series(corpus: Path, index_dir: Path, work: Path, kills: int, seed: int, chroma_url: str = "",
-                log=print) -> KillSeries:
+                store_folder: Path | None = None, log=print) -> KillSeries:
     """`kills` rounds of: seeded edits of the corpus, `assistant index` SIGKILLed at a random point of its CPU time,
     then (in a fresh process) a check that the interrupted index answers a question, the next sync, and a
-    comparison of the index with a fresh full build of the same corpus. The index must exist already."""
+    comparison of the index with a fresh full build of the same corpus. The index must exist already.
+    store_folder: where the store's files are (a Chroma server's data folder; default the embedded store's)."""
     rng = random.Random(seed)
     env = {**os.environ, "ASSISTANT_CORPUS_DIR": str(corpus), "ASSISTANT_INDEX_DIR": str(index_dir),
            "ASSISTANT_EMBED_MODEL": os.environ.get("ASSISTANT_EMBED_MODEL", "use"), "ASSISTANT_CHROMA_URL": chroma_url}
     cmd = [sys.executable, "-m", "assistant.cli", "index", "--json"]
     mutate(corpus, rng, 0)
-    whole = timed_run(cmd, env)  # a typical round's sync, uninterrupted: the range kills are drawn from
+    watch = store_folder or index_dir / "chroma"
+    # A typical round's sync, uninterrupted: CPU seconds in all, and from its first write to its last into the store.
+    whole, first, last = observe(cmd, env, watch)
+    writing = max(last - first, 0.05)
     series = KillSeries(seed)
     last_sync_id = None  # the index's sync id after the previous round's verification
-    log(f"kill series: seed {seed}, {kills} kills, {'server ' + chroma_url if chroma_url else 'embedded store'}, "
-        f"an uninterrupted sync takes {whole:.1f} CPU s")
+    log(f"kill series: seed {seed}, {kills} kills, {'server ' + chroma_url if chroma_url else 'embedded store'}; "
+        f"an uninterrupted sync takes {whole:.1f} CPU s, writing the store from {first:.1f} to {last:.1f} s")
     for round_ in range(1, kills + 1):
         edits = mutate(corpus, rng, round_)
-        target = rng.uniform(0.3, 1.0) * whole
-        still_running = kill_at(cmd, env, target)
+        # Three kills in four land while the store is being written (timed from the run's first write into it);
+        # the others anywhere in the run.
+        if rng.random() < 0.75:
+            target, still_running = rng.uniform(0, 1.2 * writing), None
+            where = f"{target:.2f} CPU s after its first write"
+            still_running = kill_at(cmd, env, target, watch=watch)
+        else:
+            target = rng.uniform(0.2, 1.0) * whole
+            where = f"{target:.2f} CPU s"
+            still_running = kill_at(cmd, env, target)
         reference = work / f"reference-{round_}"
         result = verify_in_subprocess(corpus, index_dir, reference, chroma_url, env)
         shutil.rmtree(reference, ignore_errors=True)
@@ -256,7 +310,7 @@ def kill_series(corpus: Path, index_dir: Path, work: Path, kills: int, seed: int
                  else "after the switch" if last_sync_id and result.get("sync_id") != last_sync_id
                  else "before writes")
         last_sync_id = result.pop("synced_id", None)
-        row = {"round": round_, "kill_at_cpu_s": round(target, 2), "phase": phase, "edits": edits, **result}
+        row = {"round": round_, "killed_at": where, "phase": phase, "edits": edits, **result}
         series.rounds.append(row)
         log(json.dumps(row, ensure_ascii=False))
     return series

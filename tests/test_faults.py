@@ -22,11 +22,11 @@ import pytest
 from assistant import indexer
 from assistant.settings import Settings
 
-from faultkit import CHROMA, SMALL, ChromaServer, copy_corpus, free_port, kill_series, mutate, variants, \
+from faultkit import CHROMA, SMALL, ZH, ChromaServer, copy_corpus, free_port, kill_series, mutate, variants, \
     verify_in_subprocess
 
 SEED = int(os.environ.get("FAULT_SEED", "20261127"))
-KILLS = int(os.environ.get("FAULT_KILLS", "4"))
+KILLS = int(os.environ.get("FAULT_KILLS", "3"))
 EN_Q = "How long does the executive order give the Secretary of Labor to reexamine guidance?"
 CLI = [sys.executable, "-m", "assistant.cli"]
 
@@ -35,6 +35,14 @@ def _env(settings: Settings, **extra) -> dict:
     return {**os.environ, "ASSISTANT_CORPUS_DIR": str(settings.corpus_dir),
             "ASSISTANT_INDEX_DIR": str(settings.index_dir), "ASSISTANT_EMBED_MODEL": "use",
             "ASSISTANT_CHROMA_URL": settings.chroma_url, **extra}
+
+
+def _small_corpus(folder):
+    """Three short documents, one of them Chinese: a fresh build of it (after every kill) stays quick."""
+    corpus = copy_corpus(folder, [SMALL[1], SMALL[3], ZH])
+    zh = corpus / ZH
+    zh.write_text("\n".join(zh.read_text().split("\n")[:12]))
+    return corpus
 
 
 def _check_series(series) -> None:
@@ -47,7 +55,7 @@ def _check_series(series) -> None:
 
 
 def test_repeated_kills_on_the_embedded_store(tmp_path):
-    corpus = copy_corpus(tmp_path / "corpus", SMALL)
+    corpus = _small_corpus(tmp_path / "corpus")
     settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", embed_model="use")
     indexer.sync(settings, progress=False)  # this process never opens it again: each check runs in its own
     _check_series(kill_series(corpus, settings.index_dir, tmp_path, KILLS, SEED))
@@ -57,11 +65,12 @@ def test_repeated_kills_on_the_embedded_store(tmp_path):
 def test_repeated_kills_on_a_chroma_server(tmp_path):
     server = ChromaServer(tmp_path / "server").start()
     try:
-        corpus = copy_corpus(tmp_path / "corpus", SMALL)
+        corpus = _small_corpus(tmp_path / "corpus")
         settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", embed_model="use",
                             chroma_url=server.url)
         indexer.sync(settings, progress=False)
-        _check_series(kill_series(corpus, settings.index_dir, tmp_path, KILLS, SEED + 1, chroma_url=server.url))
+        _check_series(kill_series(corpus, settings.index_dir, tmp_path, KILLS, SEED + 1, chroma_url=server.url,
+                                  store_folder=server.path))
     finally:
         server.stop()
 
