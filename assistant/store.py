@@ -43,7 +43,7 @@ _DUMMY = [0.0]  # the manifest record carries no meaningful vector
 
 _CONNECT_TIMEOUT = 3.0  # seconds to reach a Chroma server: a stopped server is reported at once, not waited for
 _READ_TIMEOUT = 30.0  # seconds for one Chroma server call (chromadb itself waits forever)
-_ABSOLUTE_PATH = re.compile(r"(?<![\\w.:/])/[^\\s'\"]+")
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/[^\s'\"]+")
 
 
 def _guarded(method):
@@ -106,7 +106,7 @@ def _reason(exc: Exception) -> str:
     """The first line of an exception's message, without host paths or Chroma's wrapping."""
     text = f"{exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
     text = (text.splitlines() or [""])[0]
-    text = re.sub(r"^(Query error: )?(Database error: )?(error returned from database: )?", "", text)
+    text = re.sub(r"^(Query error: )?(Database error: )?(error returned from database: )?(\(code: \d+\) )?", "", text)
     text = _ABSOLUTE_PATH.sub("<path>", text).strip().rstrip(".")
     return text[:200] or type(exc).__name__
 
