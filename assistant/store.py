@@ -47,10 +47,10 @@ _ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/[^\s'\"]+")
 
 
 def _guarded(method):
-    """Failures of the store become StoreErrors that say what happened and what to do, in Chroma's terms neither
-    for the user nor for the HTTP API: a generation dropped by a finished rebuild is StaleIndexError (the reader
-    reopens), an unreachable Chroma server StoreUnavailableError, a full disk or read-only folder a StoreError
-    naming the index folder."""
+    """Failures of the store become StoreErrors that say what happened and what to do, never Chroma's internals (the
+    CLI prints them on one line, the HTTP API answers 503): a generation dropped by a finished rebuild is
+    StaleIndexError (the reader reopens), an unreachable Chroma server StoreUnavailableError, a full disk or a
+    read-only folder a StoreError naming the index folder."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
