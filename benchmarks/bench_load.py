@@ -110,12 +110,13 @@ def check(answer: dict, item: dict, texts: Texts, must_cite: bool) -> list[str]:
 
 
 class LoadRun:
-    def __init__(self, root: Path, embed_model: str, seed: int = 7):
+    def __init__(self, root: Path, embed_model: str, seed: int = 7, documents: list[str] | None = None):
         self.root = root
         self.embed_model = embed_model
         self.rng = random.Random(seed)
         self.corpus = root / "corpus"
-        self.items = questions()
+        self.documents = documents  # a part of the corpus (None: all of it), and the questions about it
+        self.items = [q for q in questions() if documents is None or q.get("doc") in documents or not q.get("doc")]
         self.expected: set[str] = set()  # ids of questions that cite their document when asked alone
         self.proc: subprocess.Popen | None = None
         self.syncs: list[tuple[float, float, dict]] = []
@@ -124,7 +125,8 @@ class LoadRun:
     # --- the server
 
     def start(self, timeout: float = 900) -> "LoadRun":
-        shutil.copytree(REPO / "corpus", self.corpus, ignore=shutil.ignore_patterns("README.md"))
+        shutil.copytree(REPO / "corpus", self.corpus, ignore=lambda folder, names: [
+            n for n in names if n == "README.md" or (self.documents is not None and n not in self.documents)])
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]

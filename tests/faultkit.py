@@ -272,11 +272,12 @@ class KillSeries:
 
 
 def kill_series(corpus: Path, index_dir: Path, work: Path, kills: int, seed: int, chroma_url: str = "",
-                store_folder: Path | None = None, log=print) -> KillSeries:
+                store_folder: Path | None = None, in_writes: float = 0.75, log=print) -> KillSeries:
     """`kills` rounds of: seeded edits of the corpus, `assistant index` SIGKILLed at a random point of its CPU time,
     then (in a fresh process) a check that the interrupted index answers a question, the next sync, and a
     comparison of the index with a fresh full build of the same corpus. The index must exist already.
-    store_folder: where the store's files are (a Chroma server's data folder; default the embedded store's)."""
+    store_folder: where the store's files are (a Chroma server's data folder; default the embedded store's).
+    in_writes: the share of kills timed from the run's first write into the store (the others: anywhere in it)."""
     rng = random.Random(seed)
     env = {**os.environ, "ASSISTANT_CORPUS_DIR": str(corpus), "ASSISTANT_INDEX_DIR": str(index_dir),
            "ASSISTANT_EMBED_MODEL": os.environ.get("ASSISTANT_EMBED_MODEL", "use"), "ASSISTANT_CHROMA_URL": chroma_url}
@@ -292,9 +293,9 @@ def kill_series(corpus: Path, index_dir: Path, work: Path, kills: int, seed: int
         f"an uninterrupted sync takes {whole:.1f} CPU s, writing the store from {first:.1f} to {last:.1f} s")
     for round_ in range(1, kills + 1):
         edits = mutate(corpus, rng, round_)
-        # Three kills in four land while the store is being written (timed from the run's first write into it);
-        # the others anywhere in the run.
-        if rng.random() < 0.75:
+        # Most kills land while the store is being written (timed from the run's first write into it); the others
+        # anywhere in the run.
+        if rng.random() < in_writes:
             target, still_running = rng.uniform(0, 1.2 * writing), None
             where = f"{target:.2f} CPU s after its first write"
             still_running = kill_at(cmd, env, target, watch=watch)

@@ -26,7 +26,7 @@ from faultkit import CHROMA, SMALL, ZH, ChromaServer, copy_corpus, free_port, ki
     verify_in_subprocess
 
 SEED = int(os.environ.get("FAULT_SEED", "20261127"))
-KILLS = int(os.environ.get("FAULT_KILLS", "3"))
+KILLS = int(os.environ.get("FAULT_KILLS", "2"))  # each store; benchmarks/torture.py runs 50
 EN_Q = "How long does the executive order give the Secretary of Labor to reexamine guidance?"
 CLI = [sys.executable, "-m", "assistant.cli"]
 
@@ -58,7 +58,7 @@ def test_repeated_kills_on_the_embedded_store(tmp_path):
     corpus = _small_corpus(tmp_path / "corpus")
     settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", embed_model="use")
     indexer.sync(settings, progress=False)  # this process never opens it again: each check runs in its own
-    _check_series(kill_series(corpus, settings.index_dir, tmp_path, KILLS, SEED))
+    _check_series(kill_series(corpus, settings.index_dir, tmp_path, KILLS, SEED, in_writes=1.0))
 
 
 @pytest.mark.skipif(not CHROMA.exists(), reason=f"no `chroma` command next to {sys.executable}")
@@ -70,7 +70,7 @@ def test_repeated_kills_on_a_chroma_server(tmp_path):
                             chroma_url=server.url)
         indexer.sync(settings, progress=False)
         _check_series(kill_series(corpus, settings.index_dir, tmp_path, KILLS, SEED + 1, chroma_url=server.url,
-                                  store_folder=server.path))
+                                  store_folder=server.path, in_writes=1.0))
     finally:
         server.stop()
 
@@ -112,7 +112,7 @@ def test_chroma_server_restart_under_serve_gives_503_then_recovers(tmp_path):
         # (the first ones find the old connections gone, later ones the manifest check failing).
         requests = [("post", "/api/ask", {"question": EN_Q}), ("post", "/api/search", {"query": "stablecoin"}),
                     ("get", "/api/documents", None), ("get", "/api/status", None)]
-        for _ in range(3):
+        for _ in range(2):
             for method, path, body in requests:
                 started = time.monotonic()
                 response = http.request(method, path, json=body)
@@ -122,7 +122,7 @@ def test_chroma_server_restart_under_serve_gives_503_then_recovers(tmp_path):
                 assert "Chroma server" in message and "Traceback" not in message, message
                 assert str(tmp_path) not in message and "/tmp" not in message, message
                 assert took < 5, f"{path} took {took:.1f} s to fail"
-            time.sleep(1.2)  # past the 2 s manifest check in the second and third rounds
+            time.sleep(2.1)  # past the 2 s manifest check in the second round
 
         chroma.start()  # same port, same data: no restart of `serve`
         def answers():
@@ -152,7 +152,7 @@ def _built(tmp_path) -> Settings:
     corpus = copy_corpus(tmp_path / "corpus", SMALL)
     settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index", embed_model="use")
     indexer.sync(settings, progress=False)
-    variants(corpus, 2)  # the failing sync has plenty to write
+    variants(corpus, 1)  # the failing sync has plenty to write
     mutate(corpus, __import__("random").Random(SEED), 1)
     return settings
 
@@ -172,18 +172,21 @@ def _clear_error(result, settings: Settings, reason: str) -> None:
     assert reason in result.stderr and str(settings.index_dir.parent) not in result.stderr, result.stderr
 
 
-@pytest.mark.parametrize("headroom", [4_000, 300_000])
-def test_disk_full_during_sync_is_a_clear_error_and_the_previous_index_serves(tmp_path, headroom):
+def test_disk_full_during_sync_is_a_clear_error_and_the_previous_index_serves(tmp_path):
     settings = _built(tmp_path)
-    limit = (settings.chroma_dir / "chroma.sqlite3").stat().st_size + headroom
+    size = (settings.chroma_dir / "chroma.sqlite3").stat().st_size
+    # Two sizes of full disk: SQLite's own write fails, or Chroma's applying its log to the metadata segment does
+    # (benchmarks/torture.py tries random sizes).
+    for headroom in (4_000, 300_000):
+        limit = size + headroom
 
-    def full_disk():  # files of the sync cannot grow past `limit` bytes; writes then fail with EFBIG
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        def full_disk():  # files of the sync cannot grow past `limit` bytes; writes then fail with EFBIG
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    result = subprocess.run(CLI + ["index"], env=_env(settings), preexec_fn=full_disk, capture_output=True,
-                            text=True, timeout=300)
-    _clear_error(result, settings, "the disk is full")
+        result = subprocess.run(CLI + ["index"], env=_env(settings), preexec_fn=full_disk, capture_output=True,
+                                text=True, timeout=300)
+        _clear_error(result, settings, "the disk is full")
     _answers_from_the_previous_index(settings)
     outcome = verify_in_subprocess(settings.corpus_dir, settings.index_dir, tmp_path / "reference", "", _env(settings))
     assert outcome["ok"], outcome
