@@ -92,9 +92,27 @@ class Assistant:
         from .indexer import sync
 
         with self._sync_lock:
-            report = sync(self.settings, full=full, progress=False, embedder=self.embedder)
-            self.refresh()
+            serving, live = self.retriever, self.retriever.store
+            if not full:  # a rebuild writes a new generation beside this one: nothing to keep
+                self._freeze_changing(serving)
+            try:
+                report = sync(self.settings, full=full, progress=False, embedder=self.embedder)
+                self.refresh()
+            finally:  # a retriever swapped out keeps its view for the questions still using it
+                if self.retriever is serving:
+                    serving.store = live
         return report
+
+    def _freeze_changing(self, retriever) -> None:
+        """Questions answered while this process syncs see the documents the sync is about to rewrite as they were
+        (store.FrozenView), until the new index is swapped in."""
+        from .indexer import status
+        from .store import FrozenView
+
+        behind = status(self.settings).behind
+        changing = [d for d in behind["changed"] + behind["removed"] if d in retriever.store.documents()]
+        if changing:
+            retriever.store = FrozenView(self.store, changing)
 
     def refresh(self) -> bool:
         """Reopen the index if another process (or a sync) changed it; True when it did."""

@@ -35,6 +35,10 @@ class StoreError(AssistantError):
     """The vector store cannot be opened or written."""
 
 
+class StoreUnavailableError(StoreError):
+    """The Chroma server holding the index cannot be reached (stopped, restarting, or not answering in time)."""
+
+
 class StaleIndexError(StoreError):
     """The generation this process was reading was replaced (a full rebuild finished meanwhile): reopen and retry."""
 

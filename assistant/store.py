@@ -21,14 +21,18 @@ for reuse, metadata-only updates when spans shift, and per-document completion r
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from .errors import IndexMissingError, StaleIndexError, StoreError
+from .errors import AssistantError, IndexMissingError, StaleIndexError, StoreError, StoreUnavailableError
 from .types import Filters
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -37,20 +41,85 @@ _BATCH = 2000  # Chroma caps the records of one call; stay well under it
 _DUMMY = [0.0]  # the manifest record carries no meaningful vector
 
 
-def _current(method):
-    """Reads of a generation that a finished rebuild has just dropped raise StaleIndexError (the reader reopens)."""
-    import functools
+_CONNECT_TIMEOUT = 3.0  # seconds to reach a Chroma server: a stopped server is reported at once, not waited for
+_READ_TIMEOUT = 30.0  # seconds for one Chroma server call (chromadb itself waits forever)
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/[^\s'\"]+")
+
+
+def _guarded(method):
+    """Failures of the store become StoreErrors that say what happened and what to do, never Chroma's internals (the
+    CLI prints them on one line, the HTTP API answers 503): a generation dropped by a finished rebuild is
+    StaleIndexError (the reader reopens), an unreachable Chroma server StoreUnavailableError, a full disk or a
+    read-only folder a StoreError naming the index folder."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        from chromadb.errors import NotFoundError
-
         try:
             return method(self, *args, **kwargs)
-        except NotFoundError:
-            raise StaleIndexError("The index was rebuilt while it was being read; reopen it.") from None
+        except Exception as exc:
+            raise _store_error(exc, self._place, self._folder) from None
 
     return wrapper
+
+
+def _store_error(exc: Exception, place: str, folder: Path | None = None) -> Exception:
+    """The StoreError for a failure of Chroma (or of the disk under it); other exceptions are returned unchanged."""
+    import httpx
+    from chromadb.errors import ChromaError, NotFoundError
+
+    if isinstance(exc, AssistantError):
+        return exc
+    if isinstance(exc, NotFoundError):
+        return StaleIndexError("The index was rebuilt while it was being read; reopen it.")
+    if isinstance(exc, httpx.HTTPError):
+        return StoreUnavailableError(
+            f"The Chroma server holding the index is not answering ({_reason(exc)}); questions work again as soon "
+            f"as it is back.")
+    # chromadb raises a bare Exception with the server's reply when that reply is not one of its errors
+    if not isinstance(exc, (ChromaError, OSError)) and type(exc) is not Exception:
+        return exc
+    text = f"{exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
+    lowered = text.lower()
+    if ("readonly" in lowered or "read-only" in lowered or getattr(exc, "errno", None) == errno.EROFS
+            or (folder is not None and _read_only(folder))):
+        return StoreError(f"Cannot write to {place}: it is read-only. The index as it was still answers; make "
+                          f"the folder writable, then run `assistant index` again.")
+    full = getattr(exc, "errno", None) in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+    # SQLite's "disk I/O error" or "database or disk is full", a file it cannot create, or Chroma failing to apply
+    # its write log to the metadata segment ("compaction"), which is what a full disk looks like from here
+    if full or any(sign in lowered for sign in ("disk", "full", "i/o", "unable to open database file", "compaction")):
+        return StoreError(f"Cannot write to {place}: the disk is full or refused the write ({_reason(exc)}). The "
+                          f"index as it was still answers; free some space, then run `assistant index` again.")
+    return StoreError(f"{place[0].upper()}{place[1:]} failed: {_reason(exc)}.")
+
+
+def _read_only(folder: Path) -> bool:
+    """The folder is on a read-only mount or not writable by this process (SQLite then says only that it cannot
+    open a file)."""
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY) or not os.access(folder, os.W_OK)
+    except OSError:
+        return False
+
+
+def _reason(exc: Exception) -> str:
+    """The first line of an exception's message, without host paths or Chroma's wrapping."""
+    text = f"{exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
+    text = (text.splitlines() or [""])[0]
+    text = re.sub(r"^(Query error: )?(Database error: )?(error returned from database: )?(\(code: \d+\) )?", "", text)
+    text = _ABSOLUTE_PATH.sub("<path>", text).strip().rstrip(".")
+    return text[:200] or type(exc).__name__
+
+
+def _place(settings) -> str:
+    """Where the index lives, as the user configured it (the folder's name, never a host path)."""
+    if settings.chroma_url:
+        return f"the Chroma server at {settings.chroma_url}"
+    return f"the index folder '{Path(settings.index_dir).name or settings.index_dir}'"
+
+
+def _folder(settings) -> Path | None:
+    return None if settings.chroma_url else settings.chroma_dir
 
 
 @dataclass(frozen=True)
@@ -72,36 +141,62 @@ def _client(settings):
     try:
         settings.chroma_dir.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
-    except OSError as exc:
-        raise StoreError(f"Cannot open the index folder {settings.index_dir}: {exc.strerror or exc}") from None
-    except Exception as exc:  # chromadb raises its own types for a corrupt or incompatible database
-        raise StoreError(f"Cannot open the Chroma store in {settings.index_dir}: {exc}") from None
+    except Exception as exc:  # a read-only or full disk; chromadb's own types for a corrupt or incompatible database
+        error = _store_error(exc, _place(settings), settings.chroma_dir)
+        if not str(error).startswith("Cannot write"):
+            error = StoreError(f"Cannot open the Chroma store in {_place(settings)}: {_reason(exc)}.")
+        raise error from None
 
 
 def _server_client(url: str, chroma_settings):
     import chromadb
+    import httpx
     from urllib.parse import urlparse
 
     parsed = urlparse(url if "://" in url else f"http://{url}")
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise StoreError(f"Not a Chroma server address: '{url}' (expected http://HOST:PORT)")
+    port = parsed.port or (443 if parsed.scheme == "https" else 8000)
     try:
-        client = chromadb.HttpClient(host=parsed.hostname, port=parsed.port or (443 if parsed.scheme == "https" else 8000),
-                                     ssl=parsed.scheme == "https", settings=chroma_settings)
-        client.heartbeat()
+        # chromadb's client calls the server as it is made, with no timeout: a quick heartbeat first, so a stopped or
+        # hung server is reported within seconds.
+        httpx.get(f"{parsed.scheme}://{parsed.hostname}:{port}/api/v2/heartbeat",
+                  timeout=httpx.Timeout(_CONNECT_TIMEOUT)).raise_for_status()
+        client = chromadb.HttpClient(host=parsed.hostname, port=port, ssl=parsed.scheme == "https",
+                                     settings=chroma_settings)
+        _set_timeouts(client)
         return client
     except Exception as exc:  # connection refused, timeout, or a server of an incompatible version
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise StoreError(f"Cannot use the Chroma server at {url} ({reason.rstrip('.')}); check that `chroma run` is "
-                         f"up there, of a version compatible with chromadb {chromadb.__version__}.") from None
+        raise StoreUnavailableError(
+            f"Cannot use the Chroma server at {url} ({reason.rstrip('.')}); check that `chroma run` is up there, of "
+            f"a version compatible with chromadb {chromadb.__version__}.") from None
+
+
+def _set_timeouts(client) -> None:
+    """chromadb's HTTP session waits forever; a stopped or hung server must fail a request within seconds instead
+    (connect) and a slow call within _READ_TIMEOUT. The session is shared by every client of the same server."""
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(_READ_TIMEOUT, connect=_CONNECT_TIMEOUT)
 
 
 class Store:
-    def __init__(self, client, name: str, manifest: dict):
+    def __init__(self, client, name: str, manifest: dict, place: str = "the index", folder: Path | None = None):
         self._client = client
         self._name = name
+        self._place = place  # where the index lives, for error messages
+        self._folder = folder  # the embedded store's folder (None on a server)
         self.manifest = manifest
-        generation = manifest["generation"]
+        self._open_collections()
+        self._llama = None  # llama-index's view of the chunk collection, made on first use
+
+    @_guarded
+    def _open_collections(self) -> None:
+        generation = self.manifest["generation"]
+        client, name = self._client, self._name
         self._chunks = client.get_or_create_collection(
             f"{name}-{generation}", configuration={"hnsw": {"space": "cosine"}}
         )
@@ -111,7 +206,6 @@ class Store:
         self._docs = client.get_or_create_collection(
             f"{name}-{generation}-docs", configuration={"hnsw": {"space": "cosine"}}
         )
-        self._llama = None  # llama-index's view of the chunk collection, made on first use
 
     # --- opening and generations ---
 
@@ -121,10 +215,13 @@ class Store:
         if not settings.chroma_url and not settings.chroma_dir.exists():
             raise IndexMissingError(settings.index_dir)
         client = _client(settings)
-        manifest = read_manifest(client, settings.collection)
+        try:
+            manifest = read_manifest(client, settings.collection)
+        except Exception as exc:
+            raise _store_error(exc, _place(settings), _folder(settings)) from None
         if manifest is None:
             raise IndexMissingError(settings.chroma_url or settings.index_dir)
-        return cls(client, settings.collection, manifest)
+        return cls(client, settings.collection, manifest, _place(settings), _folder(settings))
 
     @classmethod
     def open_or_none(cls, settings) -> "Store | None":
@@ -138,14 +235,18 @@ class Store:
         """An empty index beside the active one; it becomes active with activate(). A rebuild that was killed
         before it finished, with the same settings, is resumed rather than started again."""
         client = _client(settings)
-        pending = read_manifest(client, settings.collection, "pending")
-        if pending is not None and all(pending.get(k) == v for k, v in manifest.items()):
-            return cls(client, settings.collection, pending)
-        generation = time.strftime("%Y%m%d%H%M%S") + f"{time.time_ns() % 1_000_000:06d}"
-        manifest = {**manifest, "generation": generation}
-        _write_manifest(client, settings.collection, "pending", manifest)
-        return cls(client, settings.collection, manifest)
+        try:
+            pending = read_manifest(client, settings.collection, "pending")
+            if pending is not None and all(pending.get(k) == v for k, v in manifest.items()):
+                return cls(client, settings.collection, pending, _place(settings), _folder(settings))
+            generation = time.strftime("%Y%m%d%H%M%S") + f"{time.time_ns() % 1_000_000:06d}"
+            manifest = {**manifest, "generation": generation}
+            _write_manifest(client, settings.collection, "pending", manifest)
+        except Exception as exc:
+            raise _store_error(exc, _place(settings), _folder(settings)) from None
+        return cls(client, settings.collection, manifest, _place(settings), _folder(settings))
 
+    @_guarded
     def activate(self, **updates) -> None:
         """Make this generation the active index (one atomic manifest write), then drop every other generation."""
         self.manifest = {**self.manifest, **updates}
@@ -153,6 +254,7 @@ class Store:
         manifest_collection(self._client, self._name).delete(ids=["pending"])
         self.drop_other_generations()
 
+    @_guarded
     def mark_dirty(self) -> None:
         """Record, before the first write of a sync, that the index is being changed (cleared by activate)."""
         if self.manifest.get("dirty"):
@@ -164,6 +266,7 @@ class Store:
         else:
             _write_manifest(self._client, self._name, "pending", self.manifest)
 
+    @_guarded
     def drop_other_generations(self) -> None:
         active = f"{self._name}-{self.manifest['generation']}"
         keep = {active, f"{active}-sents", f"{active}-docs", f"{self._name}-manifest"}
@@ -174,13 +277,14 @@ class Store:
 
     # --- chunks ---
 
-    @_current
+    @_guarded
     def chunk_metas(self, doc_id: str | None = None) -> dict[str, dict]:
         """id -> metadata of every chunk (of one document)."""
         where = {"doc_id": doc_id} if doc_id else None
         got = self._chunks.get(where=where, include=["metadatas"])
         return dict(zip(got["ids"], got["metadatas"]))
 
+    @_guarded
     def vectors_for_hashes(self, text_hashes: list[str], sentences: bool = False) -> dict[str, np.ndarray]:
         """Stored vectors of chunks (or sentences) whose text has one of these hashes, for reuse without
         re-embedding."""
@@ -194,6 +298,7 @@ class Store:
                 found[meta["text_hash"]] = np.asarray(vector, dtype=np.float32)
         return found
 
+    @_guarded
     def add_chunks(self, ids: list[str], vectors, texts: list[str], metas: list[dict], sentences: bool = False) -> None:
         collection = self._sents if sentences else self._chunks
         for i in range(0, len(ids), _BATCH):
@@ -204,16 +309,19 @@ class Store:
                 metadatas=metas[i : i + _BATCH],
             )
 
+    @_guarded
     def update_chunk_metas(self, ids: list[str], metas: list[dict]) -> None:
         for i in range(0, len(ids), _BATCH):
             self._chunks.update(ids=ids[i : i + _BATCH], metadatas=metas[i : i + _BATCH])
 
+    @_guarded
     def delete_chunks(self, ids: list[str]) -> None:
         """Chunks and their sentences."""
         for i in range(0, len(ids), _BATCH):
             self._sents.delete(where={"chunk_id": {"$in": ids[i : i + _BATCH]}})
             self._chunks.delete(ids=ids[i : i + _BATCH])
 
+    @_guarded
     def delete_orphan_sentences(self) -> None:
         """Sentences whose chunk does not exist (left by an interrupted sync)."""
         chunks = set(self._chunks.get(include=[])["ids"])
@@ -222,10 +330,11 @@ class Store:
         for i in range(0, len(orphans), _BATCH):
             self._sents.delete(ids=orphans[i : i + _BATCH])
 
+    @_guarded
     def count_sentences(self) -> int:
         return self._sents.count()
 
-    @_current
+    @_guarded
     def sentence_vectors(self, chunk_ids: list[str]) -> tuple[list[dict], np.ndarray]:
         """Metadata and vectors of every sentence of these chunks."""
         got = self._sents.get(where={"chunk_id": {"$in": chunk_ids}}, include=["embeddings", "metadatas"])
@@ -233,11 +342,11 @@ class Store:
             return [], np.zeros((0, self.manifest["dimension"]), dtype=np.float32)
         return got["metadatas"], np.asarray(got["embeddings"], dtype=np.float32)
 
-    @_current
+    @_guarded
     def count_chunks(self) -> int:
         return self._chunks.count()
 
-    @_current
+    @_guarded
     def query(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
         """The chunks nearest to the vector, through llama-index's Chroma integration (its metadata filters and
         query translation); their ids are what retrieval needs."""
@@ -253,7 +362,7 @@ class Store:
         return [Hit(node.node_id, float(similarity), node.get_content(), node.metadata)
                 for node, similarity in zip(result.nodes, result.similarities)]
 
-    @_current
+    @_guarded
     def query_sentences(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
         """The sentences nearest to the vector (Chroma directly: llama-index would wrap every hit in a node)."""
         n = min(k, self._sents.count())
@@ -273,7 +382,7 @@ class Store:
             self._llama = ChromaVectorStore(chroma_collection=self._chunks)
         return self._llama
 
-    @_current
+    @_guarded
     def all_chunks(self) -> tuple[list[str], list[str], list[dict]]:
         """Every chunk's id, text and metadata (to build the keyword index)."""
         got = self._chunks.get(include=["documents", "metadatas"])
@@ -281,17 +390,18 @@ class Store:
 
     # --- documents ---
 
-    @_current
+    @_guarded
     def documents(self) -> dict[str, dict]:
         """doc_id -> metadata of every completely indexed document."""
         got = self._docs.get(include=["metadatas"])
         return dict(zip(got["ids"], got["metadatas"]))
 
-    @_current
+    @_guarded
     def document_text(self, doc_id: str) -> str | None:
         got = self._docs.get(ids=[doc_id], include=["documents"])
         return got["documents"][0] if got["ids"] else None
 
+    @_guarded
     def put_documents(self, records: list[tuple[str, str, dict, np.ndarray]]) -> None:
         """Documents' records (doc_id, full text, metadata, title vector): written last, each marks its document
         complete."""
@@ -300,11 +410,12 @@ class Store:
             self._docs.upsert(ids=[r[0] for r in batch], documents=[r[1] for r in batch],
                               metadatas=[r[2] for r in batch], embeddings=[r[3] for r in batch])
 
-    @_current
+    @_guarded
     def title_vectors(self) -> dict[str, np.ndarray]:
         got = self._docs.get(include=["embeddings"])
         return {i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"])}
 
+    @_guarded
     def sample_sentences(self, n: int) -> tuple[list[dict], np.ndarray]:
         """Up to n sentences' metadata and vectors (for calibration)."""
         got = self._sents.get(limit=n, include=["embeddings", "metadatas"])
@@ -312,6 +423,7 @@ class Store:
             return [], np.zeros((0, self.manifest["dimension"]), dtype=np.float32)
         return got["metadatas"], np.asarray(got["embeddings"], dtype=np.float32)
 
+    @_guarded
     def delete_document(self, doc_id: str) -> None:
         self._docs.delete(ids=[doc_id])
 
@@ -362,3 +474,55 @@ def _llama_filters(filters: Filters | None):
     if filters.date_to:
         parts.append(MetadataFilter(key="date_int", value=filters.date_to, operator=FilterOperator.LTE))
     return MetadataFilters(filters=parts) if parts else None
+
+
+class FrozenView:
+    """The store as some documents were before a sync in this process rewrites them, for the questions answered
+    meanwhile from the index as it was.
+
+    A sync rewrites a changed document in place: its moved chunks' sentences get their new spans, its vanished
+    chunks are deleted and its text replaced, while the serving retriever still holds the old chunks until it is
+    swapped at the end. Read live, such a document's citations would no longer check out (and be dropped). This
+    view keeps those documents' sentences (spans and vectors) and texts as they were, taken before the sync starts,
+    and passes every other read to the store."""
+
+    def __init__(self, store: Store, doc_ids: list[str]):
+        self._store = store
+        chunk_ids = [id_ for doc_id in doc_ids for id_ in store.chunk_metas(doc_id)]
+        metas, vectors = store.sentence_vectors(chunk_ids) if chunk_ids else ([], None)
+        self._chunks = set(chunk_ids)
+        self._metas = metas
+        self._vectors = vectors
+        self._rows: dict[str, list[int]] = {}
+        for row, meta in enumerate(metas):
+            self._rows.setdefault(meta["chunk_id"], []).append(row)
+        self._texts = {doc_id: store.document_text(doc_id) for doc_id in doc_ids}
+        self._sentence_ids = [f"{m['chunk_id']}/frozen{row}" for row, m in enumerate(metas)]
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def document_text(self, doc_id: str) -> str | None:
+        return self._texts[doc_id] if doc_id in self._texts else self._store.document_text(doc_id)
+
+    def sentence_vectors(self, chunk_ids: list[str]) -> tuple[list[dict], np.ndarray]:
+        live = [c for c in chunk_ids if c not in self._chunks]
+        metas, vectors = self._store.sentence_vectors(live) if live else ([], None)
+        rows = [row for c in chunk_ids if c in self._chunks for row in self._rows.get(c, [])]
+        if not rows:
+            return (metas, vectors) if vectors is not None else ([], np.zeros((0, self.manifest["dimension"]),
+                                                                             dtype=np.float32))
+        frozen = self._vectors[rows]
+        return list(metas) + [self._metas[r] for r in rows], (np.vstack([vectors, frozen]) if len(metas) else frozen)
+
+    def query_sentences(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
+        """Live hits outside the frozen documents, merged with the frozen documents' own nearest sentences."""
+        hits = [h for h in self._store.query_sentences(vector, k, filters) if h.meta["chunk_id"] not in self._chunks]
+        if self._metas:
+            sims = self._vectors @ np.asarray(vector, dtype=np.float32) / (
+                np.linalg.norm(self._vectors, axis=1) * (np.linalg.norm(vector) or 1.0) + 1e-12)
+            for row in np.argsort(-sims)[:k]:
+                meta = self._metas[row]
+                if filters is None or filters.matches(meta):
+                    hits.append(Hit(self._sentence_ids[row], float(sims[row]), "", meta))
+        return sorted(hits, key=lambda h: -h.score)[:k]

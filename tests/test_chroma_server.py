@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -19,39 +17,19 @@ from assistant.settings import Settings
 from assistant.store import Store
 
 from conftest import copy_corpus
+from faultkit import CHROMA, ChromaServer, free_port
 
 EO = "us_eo_2025-08-07_democratizing_access_alternative_assets_401k.md"
 ZH = "marsbit_2025-08-07_crypto_401k_zh.txt"
-CHROMA = Path(sys.executable).with_name("chroma")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def chroma_server(tmp_path):
     if not CHROMA.exists():
         pytest.skip(f"no `chroma` command next to {sys.executable}")
-    port = _free_port()
-    proc = subprocess.Popen([str(CHROMA), "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("the Chroma server did not start")
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=15)
+    server = ChromaServer(tmp_path / "server").start()
+    yield server.url
+    server.stop()
 
 
 def test_index_on_a_server_answers_from_another_process_without_a_local_index(chroma_server, tmp_path):
@@ -87,7 +65,7 @@ def test_index_on_a_server_answers_from_another_process_without_a_local_index(ch
 
 def test_an_unreachable_server_is_a_clear_error(tmp_path):
     settings = Settings(corpus_dir=tmp_path, index_dir=tmp_path / "index", embed_model="use",
-                        chroma_url=f"http://127.0.0.1:{_free_port()}")
+                        chroma_url=f"http://127.0.0.1:{free_port()}")
     with pytest.raises(StoreError, match="Cannot use the Chroma server at http://127.0.0.1"):
         Store.open(settings)
     env = {**os.environ, "ASSISTANT_CHROMA_URL": settings.chroma_url}

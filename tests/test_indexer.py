@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
-import resource
-import shutil
-import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,36 +15,13 @@ from assistant.errors import IndexMismatchError, IndexMissingError
 from assistant.settings import Settings
 from assistant.store import Store
 
-from conftest import REPO, copy_corpus
+from conftest import copy_corpus
+from faultkit import (assert_spans_match_documents, full_state, index_state, kill_at_random, run_cpu, variants)
 
 EO = "us_eo_2025-08-07_democratizing_access_alternative_assets_401k.md"
 CEA = "us_wh_cea_2025-08-12_retail_access_alternative_investments_summary.md"
 ZH = "marsbit_2025-08-07_crypto_401k_zh.txt"
 SMALL = [EO, CEA, ZH, "us_dol_newsrelease_2025-05-28_rescinds_2022_crypto_guidance.md"]
-
-
-def index_state(settings: Settings) -> dict[str, tuple]:
-    """Chunk id -> (doc_id, start, end, text) as stored; the index's observable content."""
-    store = Store.open(settings)
-    ids, texts, metas = store.all_chunks()
-    return {i: (m["doc_id"], m["start"], m["end"], t) for i, t, m in zip(ids, texts, metas)}
-
-
-def assert_spans_match_documents(settings: Settings):
-    store = Store.open(settings)
-    texts = {}
-    for id_, (doc_id, start, end, text) in index_state(settings).items():
-        if doc_id not in texts:
-            texts[doc_id] = store.document_text(doc_id)
-        assert texts[doc_id][start:end] == text, id_
-    # Every chunk's sentences are stored with spans inside the chunk, and those spans quote the document exactly.
-    chunks = index_state(settings)
-    metas, vectors = store.sentence_vectors(list(chunks))
-    assert len(metas) >= len(chunks) and vectors.shape[0] == len(metas)
-    for meta in metas:
-        doc_id, start, end, _ = chunks[meta["chunk_id"]]
-        assert start <= meta["start"] < meta["end"] <= end
-        assert meta["text_hash"] == hashlib.sha1(texts[doc_id][meta["start"] : meta["end"]].encode()).hexdigest()
 
 
 def test_first_sync_indexes_every_document_with_exact_spans(settings):
@@ -210,56 +181,14 @@ def test_status_without_index_says_how_to_build_it(settings):
         indexer.status(settings)
 
 
-def _variants(corpus: Path, n: int, first: int = 0):
-    """n more documents derived from the corpus text, so a sync runs long enough to be killed part-way."""
-    base = (REPO / "corpus" / EO).read_text()
-    for i in range(first, first + n):
-        # Every paragraph differs, so nothing is shared with other variants and every chunk is embedded.
-        text = base.replace("\n\n", f"\n\nVariant {i}: ")
-        (corpus / f"variant_{i:03d}.md").write_text(text)
-
-
-def _run_cpu(cmd, env, index_dir: Path, copy_from: Path | None) -> float:
-    """CPU seconds an uninterrupted run of `cmd` takes on a copy of the index (or from scratch). Kills are timed in
-    the victim's own CPU time, which other load on the machine does not stretch the way it stretches wall time."""
-    if copy_from is not None:
-        shutil.copytree(copy_from, index_dir)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(cmd, env={**env, "ASSISTANT_INDEX_DIR": str(index_dir)}, capture_output=True, timeout=300,
-                   check=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
-def _kill_at_random(cmd, env, rng, low, high) -> bool:
-    """Start `cmd` and SIGKILL it once it has used a random share (low..high) of `_run_cpu`'s measure; True when
-    it was still running then (killed mid-way)."""
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    target = rng.uniform(low, high)
-    try:
-        while proc.poll() is None and _cpu_seconds(proc.pid) < target:
-            time.sleep(0.02)
-    except (OSError, IndexError):  # it exited between the poll and the read
-        pass
-    running = proc.poll() is None
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    return running
-
-
 def test_kill_during_sync_leaves_a_working_index_and_the_next_sync_completes(tmp_path):
     corpus = copy_corpus(tmp_path / "corpus")
     settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "killed")
     indexer.sync(settings, progress=False)
-    _variants(corpus, 12)  # ~300 new chunks, one document per write step
+    variants(corpus, 12)  # ~300 new chunks, one document per write step
     env = {**os.environ, "ASSISTANT_CORPUS_DIR": str(corpus), "ASSISTANT_INDEX_DIR": str(settings.index_dir)}
     cmd = [sys.executable, "-m", "assistant.cli", "index", "--json"]
-    whole = _run_cpu(cmd, env, tmp_path / "timing", copy_from=settings.index_dir)
+    whole = run_cpu(cmd, env, tmp_path / "timing", copy_from=settings.index_dir)
     rng = random.Random(7)
     partial = 0
     share = 0.85  # of the measured run; shrunk whenever a run finished before its kill
@@ -267,9 +196,9 @@ def test_kill_during_sync_leaves_a_working_index_and_the_next_sync_completes(tmp
         if attempt == 1:  # an edit between kills: the resumed sync must pick it up as well
             (corpus / "variant_000.md").write_text((corpus / "variant_000.md").read_text() + "\nA late addition.\n")
         documents_before = len(Store.open(settings).documents())
-        if not _kill_at_random(cmd, env, rng, 0.3 * whole, share * whole):
+        if not kill_at_random(cmd, env, rng, 0.3 * whole, share * whole):
             share *= 0.6
-            _variants(corpus, 6, first=100 + 10 * attempt)  # more work for the next attempt
+            variants(corpus, 6, first=100 + 10 * attempt)  # more work for the next attempt
             continue
         # Whatever was written so far is a working index: it opens and answers a query.
         store = Store.open(settings)
@@ -290,14 +219,14 @@ def test_killed_full_rebuild_keeps_the_old_index_and_resumes(tmp_path):
     settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index")
     indexer.sync(settings, progress=False)
     before = index_state(settings)
-    _variants(corpus, 12)
+    variants(corpus, 12)
     env = {**os.environ, "ASSISTANT_CORPUS_DIR": str(corpus), "ASSISTANT_INDEX_DIR": str(settings.index_dir)}
     cmd = [sys.executable, "-m", "assistant.cli", "index", "--full"]
-    whole = _run_cpu(cmd, env, tmp_path / "timing", copy_from=None)
+    whole = run_cpu(cmd, env, tmp_path / "timing", copy_from=None)
     rng, share = random.Random(3), 0.85
     for _ in range(4):
         before = index_state(settings)
-        if _kill_at_random(cmd, env, rng, 0.5 * whole, share * whole):
+        if kill_at_random(cmd, env, rng, 0.5 * whole, share * whole):
             break
         share *= 0.6  # the rebuild finished before its kill: try earlier
     else:
@@ -308,17 +237,6 @@ def test_killed_full_rebuild_keeps_the_old_index_and_resumes(tmp_path):
     reference = Settings(corpus_dir=corpus, index_dir=tmp_path / "reference")
     indexer.sync(reference, progress=False)
     assert sorted(index_state(settings).values()) == sorted(index_state(reference).values())
-
-
-def full_state(settings: Settings) -> tuple:
-    """Chunks and sentences (ids and spans) and document records: everything a fresh build would produce."""
-    store = Store.open(settings)
-    chunks = index_state(settings)
-    metas, _ = store.sentence_vectors(list(chunks))
-    everything = store._sents.get(include=["metadatas"])  # also sentences whose chunk is gone
-    sentences = sorted((i, m["start"], m["end"]) for i, m in zip(everything["ids"], everything["metadatas"]))
-    docs = sorted((d, m["content_hash"]) for d, m in store.documents().items())
-    return sorted(chunks.items()), sentences, docs, len(metas)
 
 
 @pytest.mark.parametrize("method, nth", [
