@@ -7,7 +7,7 @@ export ANONYMIZED_TELEMETRY := False
 export HF_HUB_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: setup bench-deps browser-deps run test index status bench bench-index bench-quality scale-corpus clean
+.PHONY: setup bench-deps browser-deps run test index status bench bench-index bench-quality bench-load bench-torture scale-corpus clean
 
 setup: $(STAMP) browser-deps
 
@@ -76,6 +76,13 @@ bench-index: setup
 
 bench-quality: setup
 	$(BIN)/python -m benchmarks.bench_quality
+
+# 20 concurrent HTTP clients for a minute while syncs run; and long series of kill -9 and full-disk syncs
+bench-load: setup
+	$(BIN)/python -m benchmarks.bench_load --out docs/robustness.md
+
+bench-torture: setup
+	$(BIN)/python -m benchmarks.torture --out docs/robustness.md
 
 clean:
 	rm -rf index/chroma index/keywords

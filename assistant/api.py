@@ -9,8 +9,8 @@ from .errors import IndexMismatchError, QueryError, StaleIndexError
 from .settings import Settings
 from .types import Answer, IndexStatus, Passage, SyncReport
 
-MAX_QUESTION_CHARS = 2000
-REFRESH_SECONDS = 2.0  # longer input is cut: nothing a question needs lies beyond it
+MAX_QUESTION_CHARS = 2000  # longer questions are refused, by every interface (HTTP, CLI, the page, Python)
+REFRESH_SECONDS = 2.0
 
 
 class Assistant:
@@ -130,7 +130,10 @@ class Assistant:
 def _clean(text: str) -> str:
     if not isinstance(text, str):
         raise QueryError("The question must be text.")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise QueryError(f"The question is {len(text):,} characters long; at most {MAX_QUESTION_CHARS:,} are read. "
+                         "Shorten it.")
     text = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in text).strip()
     if not text:
         raise QueryError("The question is empty.")
-    return text[:MAX_QUESTION_CHARS]
+    return text

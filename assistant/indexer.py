@@ -158,7 +158,7 @@ def sync(settings: Settings, full: bool = False, progress: bool | None = None, e
         updates["calibration"] = calibrate(store, embedder)
     store.activate(**updates)
     # Derived indexes rebuilt now, so the first question does not pay for them; from one read of the chunks.
-    chunks = store.all_chunks()[:2] if changed else None
+    chunks = store.all_chunks(metadata=False)[:2] if changed else None
     keyword_index(settings, store, chunks)
     lexicon(settings, store, embedder, chunks)
     return SyncReport(

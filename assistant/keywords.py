@@ -164,7 +164,7 @@ def keyword_index(settings, store, chunks: tuple[list[str], list[str]] | None = 
     found = KeywordIndex.load(settings.keyword_dir, mark)
     if found is not None:
         return found
-    ids, texts = chunks if chunks is not None else store.all_chunks()[:2]
+    ids, texts = chunks if chunks is not None else store.all_chunks(metadata=False)[:2]
     built = KeywordIndex.build(ids, texts, known_tokens(settings.keyword_dir))
     try:
         built.save(settings.keyword_dir, mark)

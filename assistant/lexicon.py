@@ -261,7 +261,7 @@ def lexicon(settings, store, embedder, chunks: tuple[list[str], list[str]] | Non
     found, built_for = Lexicon.load(folder)
     if found is not None and built_for == mark:
         return found
-    texts = chunks[1] if chunks is not None else store.all_chunks()[1]
+    texts = chunks[1] if chunks is not None else store.all_chunks(metadata=False)[1]
     built = Lexicon.build(texts, word_embedder(embedder), embedder.first.name, previous=found,
                           totals=known_totals(folder))
     try:

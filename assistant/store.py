@@ -383,10 +383,10 @@ class Store:
         return self._llama
 
     @_guarded
-    def all_chunks(self) -> tuple[list[str], list[str], list[dict]]:
-        """Every chunk's id, text and metadata (to build the keyword index)."""
-        got = self._chunks.get(include=["documents", "metadatas"])
-        return got["ids"], got["documents"], got["metadatas"]
+    def all_chunks(self, metadata: bool = True) -> tuple[list[str], list[str], list[dict]]:
+        """Every chunk's id, text and metadata (metadata=False: an empty list instead, for the derived indexes)."""
+        got = self._chunks.get(include=["documents", "metadatas"] if metadata else ["documents"])
+        return got["ids"], got["documents"], got["metadatas"] if metadata else []
 
     # --- documents ---
 
