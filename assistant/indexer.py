@@ -288,6 +288,7 @@ class _ChunkRecord:
             "ordinal": chunk.ordinal,
             "locator": chunk.locator,
             "text_hash": _hash(chunk.text),
+            "sentences": len(chunk.sentences),  # its sentences' ids are "<chunk id>/0" ... "/<n-1>": read by id
         }
         sentences = []
         for i, (start, end) in enumerate(chunk.sentences):

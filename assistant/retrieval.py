@@ -96,7 +96,8 @@ class Retriever:
         if not ids:
             return []
         w = self.weights
-        sent_metas, sent_vecs = self.store.sentence_vectors(ids)
+        counts = {i: self._metas[i]["sentences"] for i in ids if "sentences" in self._metas[i]}
+        sent_metas, sent_vecs = self.store.sentence_vectors(ids, counts)
         sentence_scores, similarity = self._sentence_scores(query, vector, sent_metas, sent_vecs)
         best: dict[str, float] = {}
         best_raw: dict[str, float] = {}

@@ -335,12 +335,22 @@ class Store:
         return self._sents.count()
 
     @_guarded
-    def sentence_vectors(self, chunk_ids: list[str]) -> tuple[list[dict], np.ndarray]:
-        """Metadata and vectors of every sentence of these chunks."""
-        got = self._sents.get(where={"chunk_id": {"$in": chunk_ids}}, include=["embeddings", "metadatas"])
-        if not got["ids"]:
+    def sentence_vectors(self, chunk_ids: list[str], counts: dict[str, int] | None = None
+                         ) -> tuple[list[dict], np.ndarray]:
+        """Metadata and vectors of every sentence of these chunks. With `counts` (a chunk's number of sentences,
+        from its metadata) they are read by id, about twice as fast as by a metadata filter on a large index."""
+        counts = counts or {}
+        ids = [f"{c}/{i}" for c in chunk_ids if c in counts for i in range(counts[c])]
+        rest = [c for c in chunk_ids if c not in counts]  # chunks indexed before their count was recorded
+        metas, vectors = [], []
+        for got in ([self._sents.get(ids=ids, include=["embeddings", "metadatas"])] if ids else []) + \
+                   ([self._sents.get(where={"chunk_id": {"$in": rest}}, include=["embeddings", "metadatas"])]
+                    if rest else []):
+            metas.extend(got["metadatas"])
+            vectors.extend(got["embeddings"])
+        if not metas:
             return [], np.zeros((0, self.manifest["dimension"]), dtype=np.float32)
-        return got["metadatas"], np.asarray(got["embeddings"], dtype=np.float32)
+        return metas, np.asarray(vectors, dtype=np.float32)
 
     @_guarded
     def count_chunks(self) -> int:
@@ -505,9 +515,10 @@ class FrozenView:
     def document_text(self, doc_id: str) -> str | None:
         return self._texts[doc_id] if doc_id in self._texts else self._store.document_text(doc_id)
 
-    def sentence_vectors(self, chunk_ids: list[str]) -> tuple[list[dict], np.ndarray]:
+    def sentence_vectors(self, chunk_ids: list[str], counts: dict[str, int] | None = None
+                         ) -> tuple[list[dict], np.ndarray]:
         live = [c for c in chunk_ids if c not in self._chunks]
-        metas, vectors = self._store.sentence_vectors(live) if live else ([], None)
+        metas, vectors = self._store.sentence_vectors(live, counts) if live else ([], None)
         rows = [row for c in chunk_ids if c in self._chunks for row in self._rows.get(c, [])]
         if not rows:
             return (metas, vectors) if vectors is not None else ([], np.zeros((0, self.manifest["dimension"]),
