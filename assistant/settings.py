@@ -64,12 +64,15 @@ class Settings(BaseSettings):
 
 def path_scrubber(settings: Settings) -> Callable[[str], str]:
     """A function replacing host paths in a message shown to a remote user: this configuration's folders by what
-    they are ("the index folder", "the corpus folder"), any other absolute path by "<path>"."""
+    they are ("the index folder", "the corpus folder", "the Chroma server"), any other absolute path by "<path>"."""
     known = []
     for folder, label in ((settings.index_dir, "the index folder"), (settings.corpus_dir, "the corpus folder")):
         for form in {str(folder), str(Path(folder).resolve()), str(Path(folder).absolute())}:
             if form not in (".", ""):
                 known.append((form, label))
+    if settings.chroma_url:  # an internal address is no business of a remote user either
+        known += [(f"the Chroma server at {settings.chroma_url}", "the Chroma server"),
+                  (settings.chroma_url, "the Chroma server")]
     known.sort(key=lambda pair: -len(pair[0]))
     absolute = re.compile(r"(?<![\w.:/])(?:/(?:home|root|tmp|var|usr|opt|srv|mnt|work|Users|private|etc)"
                           r"(?:/[^\s'\"]*)?|[A-Za-z]:\\[^\s'\"]*)")

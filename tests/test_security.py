@@ -236,3 +236,12 @@ def test_the_page_and_its_api_name_no_host_path(unbuilt):
     finally:
         client.close()
     assert "index" in str(err.value) and str(root) not in str(err.value) and "/tmp/" not in str(err.value)
+
+
+def test_messages_shown_remotely_never_name_the_chroma_servers_address():
+    from assistant.settings import Settings, path_scrubber
+
+    scrub = path_scrubber(Settings(chroma_url="http://10.1.2.3:8000"))
+    message = scrub("Cannot use the Chroma server at http://10.1.2.3:8000 (connection refused); see http://10.1.2.3:8000")
+    assert "10.1.2.3" not in message
+    assert message.startswith("Cannot use the Chroma server (connection refused)")
