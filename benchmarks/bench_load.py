@@ -328,9 +328,12 @@ def markdown(quiet: dict, load: dict, clients: int, args, command: str) -> str:
 
 
 def write_section(path: Path, section: str) -> None:
+    """Put a section (its first and last lines are its begin and end marks) in place of its previous version in a
+    Markdown file, or at the end."""
+    begin, end = section.split("\n", 1)[0], section.rsplit("\n", 1)[-1]
     text = path.read_text() if path.exists() else ""
-    if MARK_BEGIN in text and MARK_END in text:
-        text = text[: text.index(MARK_BEGIN)] + section + text[text.index(MARK_END) + len(MARK_END) :]
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + section + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip() + "\n\n" + section + "\n"
     path.write_text(text)

@@ -34,6 +34,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import faultkit  # noqa: E402
 
+from benchmarks.bench_load import write_section  # noqa: E402
+
 MARK_BEGIN, MARK_END = "<!-- torture:begin -->", "<!-- torture:end -->"
 QUESTION = "How long does the executive order give the Secretary of Labor to reexamine guidance?"
 
@@ -121,15 +123,6 @@ def markdown(results: dict, command: str, minutes: float) -> str:
         lines.append(f"| {name} | {cases} | {held} |")
     lines.append(MARK_END)
     return "\n".join(lines)
-
-
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else ""
-    if MARK_BEGIN in text and MARK_END in text:
-        text = text[: text.index(MARK_BEGIN)] + section + text[text.index(MARK_END) + len(MARK_END) :]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    path.write_text(text)
 
 
 def main(argv=None) -> int:

@@ -24,21 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-CORPUS = REPO / "corpus"
+from conftest import CORPUS, REPO, copy_corpus  # noqa: F401 (copy_corpus: part of the kit)
+
 CHROMA = Path(sys.executable).with_name("chroma")
 EO = "us_eo_2025-08-07_democratizing_access_alternative_assets_401k.md"
 CEA = "us_wh_cea_2025-08-12_retail_access_alternative_investments_summary.md"
 ZH = "marsbit_2025-08-07_crypto_401k_zh.txt"
 SMALL = [EO, CEA, ZH, "us_dol_newsrelease_2025-05-28_rescinds_2022_crypto_guidance.md"]
-
-
-def copy_corpus(dest: Path, names: list[str] | None = None) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    for path in sorted(CORPUS.iterdir()):
-        if path.name != "README.md" and (names is None or path.name in names):
-            shutil.copy(path, dest / path.name)
-    return dest
 
 
 # --- the index's observable state
