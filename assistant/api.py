@@ -110,7 +110,8 @@ class Assistant:
         from .store import FrozenView
 
         behind = status(self.settings).behind
-        changing = [d for d in behind["changed"] + behind["removed"] if d in retriever.store.documents()]
+        indexed = retriever.store.documents()
+        changing = [d for d in behind["changed"] + behind["removed"] if d in indexed]
         if changing:
             retriever.store = FrozenView(self.store, changing)
 

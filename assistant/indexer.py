@@ -10,7 +10,6 @@ completes them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 from . import documents as docs
 from .chunking import chunk_document
 from .errors import DocumentError, IndexMismatchError
-from .keywords import keyword_index
+from .keywords import keyword_index, text_key
 from .lexicon import lexicon
 from .settings import Settings
 from .store import Store
@@ -287,19 +286,15 @@ class _ChunkRecord:
             "end": chunk.end,
             "ordinal": chunk.ordinal,
             "locator": chunk.locator,
-            "text_hash": _hash(chunk.text),
+            "text_hash": text_key(chunk.text),
             "sentences": len(chunk.sentences),  # its sentences' ids are "<chunk id>/0" ... "/<n-1>": read by id
         }
         sentences = []
         for i, (start, end) in enumerate(chunk.sentences):
             text = doc.text[start:end]
             sentences.append((f"{id_}/{i}", text, {**shared, "chunk_id": id_, "start": start, "end": end,
-                                                   "text_hash": _hash(text), "lang": script_language(text)}))
+                                                   "text_hash": text_key(text), "lang": script_language(text)}))
         return cls(id_, chunk.text, meta, sentences)
-
-
-def _hash(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()
 
 
 def _date_int(date: str) -> int:

@@ -69,6 +69,7 @@ def tokenize(text: str) -> list[str]:
 
 
 def text_key(text: str) -> str:
+    """A text's identity (the same for identical texts): chunk and sentence records, saved tokens and analyses."""
     return hashlib.sha1(text.encode()).hexdigest()
 
 

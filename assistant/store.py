@@ -342,12 +342,13 @@ class Store:
         counts = counts or {}
         ids = [f"{c}/{i}" for c in chunk_ids if c in counts for i in range(counts[c])]
         rest = [c for c in chunk_ids if c not in counts]  # chunks indexed before their count was recorded
-        metas, vectors = [], []
-        for got in ([self._sents.get(ids=ids, include=["embeddings", "metadatas"])] if ids else []) + \
-                   ([self._sents.get(where={"chunk_id": {"$in": rest}}, include=["embeddings", "metadatas"])]
-                    if rest else []):
-            metas.extend(got["metadatas"])
-            vectors.extend(got["embeddings"])
+        reads = []
+        if ids:
+            reads.append(self._sents.get(ids=ids, include=["embeddings", "metadatas"]))
+        if rest:
+            reads.append(self._sents.get(where={"chunk_id": {"$in": rest}}, include=["embeddings", "metadatas"]))
+        metas = [m for got in reads for m in got["metadatas"]]
+        vectors = [v for got in reads for v in got["embeddings"]]
         if not metas:
             return [], np.zeros((0, self.manifest["dimension"]), dtype=np.float32)
         return metas, np.asarray(vectors, dtype=np.float32)
