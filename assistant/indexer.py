@@ -16,14 +16,14 @@ import time
 import uuid
 
 import numpy as np
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import documents as docs
 from .chunking import chunk_document
 from .errors import DocumentError, IndexMismatchError
-from .keywords import keyword_index, text_key
+from .keywords import ChunkChanges, fingerprint, keyword_index, text_key
 from .lexicon import lexicon
 from .settings import Settings
 from .store import Store
@@ -46,9 +46,38 @@ def _mismatch(manifest: dict, wanted: dict) -> list[str]:
 @dataclass
 class _Pending:
     doc: Document
-    chunks: list[Chunk]
+    records: list["_ChunkRecord"]
     structure_json: str
     is_new: bool
+
+
+class _KnownVectors:
+    """Vectors a sync can reuse instead of embedding: of texts it embedded itself (kept only for texts that occur
+    again later in it), and of texts already in the store. The store is asked only when it held sentences before
+    the sync: a build into an empty index would otherwise query a growing collection once per group, which made
+    a 20,000-chunk build spend more time looking up than embedding (docs/scale.md)."""
+
+    def __init__(self, store: Store, pending: list[_Pending]):
+        self._store = store
+        self._ask_store = store.count_sentences() > 0
+        self._repeats = Counter(m["text_hash"] for p in pending for r in p.records for _, _, m in r.sentences)
+        self._kept: dict[str, np.ndarray] = {}
+
+    def find(self, text_hashes: list[str]) -> dict[str, np.ndarray]:
+        found = {h: self._kept[h] for h in text_hashes if h in self._kept}
+        rest = [h for h in text_hashes if h not in found]
+        if rest and self._ask_store:
+            found.update(self._store.vectors_for_hashes(rest, sentences=True))
+        return found
+
+    def keep(self, vectors: dict[str, np.ndarray], group: list[_Pending]) -> None:
+        """After a group is written: remember the vectors of texts the rest of the sync will meet again."""
+        for h, n in Counter(m["text_hash"] for p in group for r in p.records for _, _, m in r.sentences).items():
+            self._repeats[h] -= n
+            if self._repeats[h] <= 0:
+                self._kept.pop(h, None)
+            elif h in vectors:
+                self._kept[h] = vectors[h]
 
 
 def sync(settings: Settings, full: bool = False, progress: bool | None = None, embedder=None) -> SyncReport:
@@ -92,6 +121,8 @@ def sync(settings: Settings, full: bool = False, progress: bool | None = None, e
     # A sync that was killed part-way left the index marked dirty: this one sweeps what it may have left behind
     # and rebuilds everything derived, whatever it finds to do itself.
     was_dirty = bool(store.manifest.get("dirty"))
+    # The derived indexes follow this sync's own changes, from the state they describe now (unless rebuilt).
+    changes = ChunkChanges(fingerprint(store.manifest, store.count_chunks()))
     if to_load or removed_ids or was_dirty:
         store.mark_dirty()
 
@@ -103,19 +134,21 @@ def sync(settings: Settings, full: bool = False, progress: bool | None = None, e
             failed.append(FailedFile(doc_id, exc.reason))  # an already indexed version stays as it was
             continue
         chunks, structure = chunk_document(doc, settings.chunk_chars, settings.chunk_overlap)
-        pending.append(_Pending(doc, chunks, json.dumps(structure.to_json()), doc_id not in stored))
+        records = [_ChunkRecord.of(doc, chunk, id_) for chunk, id_ in zip(chunks, _chunk_ids(chunks))]
+        pending.append(_Pending(doc, records, json.dumps(structure.to_json()), doc_id not in stored))
 
     embedded = sentences_embedded = 0
     languages: set[str] = set()
-    bar = _progress(sum(len(p.chunks) for p in pending), progress)
+    bar = _progress(sum(len(p.records) for p in pending), progress)
+    known = _KnownVectors(store, pending)
     groups: list[list[_Pending]] = [[]]
     for item in pending:
-        if groups[-1] and sum(len(p.chunks) for p in groups[-1]) >= _EMBED_GROUP:
+        if groups[-1] and sum(len(p.records) for p in groups[-1]) >= _EMBED_GROUP:
             groups.append([])
         groups[-1].append(item)
     for group in groups:
         if group:
-            chunks, sentences, langs = _write_group(store, embedder, group, settings, bar)
+            chunks, sentences, langs = _write_group(store, embedder, group, settings, bar, known, changes)
             embedded += chunks
             sentences_embedded += sentences
             languages |= langs
@@ -123,8 +156,10 @@ def sync(settings: Settings, full: bool = False, progress: bool | None = None, e
         bar.close()
 
     for doc_id in removed_ids:
-        store.delete_chunks(list(store.chunk_metas(doc_id)))
+        metas = store.chunk_metas(doc_id)
+        store.delete_chunks(list(metas))
         store.delete_document(doc_id)
+        changes.removed += [(id_, meta["text_hash"]) for id_, meta in metas.items()]
     # Chunks whose document has no record: a new file whose first sync was killed before its record, and which
     # is gone or unreadable since. Sentences whose chunk is gone: a sync killed between the two writes. Both can
     # only follow a sync that did not finish (the index is still marked dirty) or a resumed rebuild, so a plain
@@ -156,10 +191,12 @@ def sync(settings: Settings, full: bool = False, progress: bool | None = None, e
     if big_change:
         updates["calibration"] = calibrate(store, embedder)
     store.activate(**updates)
-    # Derived indexes rebuilt now, so the first question does not pay for them; from one read of the chunks.
-    chunks = store.all_chunks(metadata=False)[:2] if changed else None
-    keyword_index(settings, store, chunks)
-    lexicon(settings, store, embedder, chunks)
+    # Derived indexes brought up to date now, so the first question does not pay for them: by this sync's changes,
+    # or rebuilt from the store when it started a new index or followed an interrupted sync.
+    if rebuilt or was_dirty or orphans:
+        changes = ChunkChanges.everything(*store.all_chunks(metadata=False)[:2])
+    keyword_index(settings, store, changes)
+    lexicon(settings, store, embedder, changes)
     return SyncReport(
         added=added,
         updated=sorted(p.doc.id for p in pending if not p.is_new),
@@ -174,31 +211,34 @@ def sync(settings: Settings, full: bool = False, progress: bool | None = None, e
     )
 
 
-def _write_group(store: Store, embedder, group: list[_Pending], settings: Settings, bar) -> tuple[int, int, set]:
+def _write_group(store: Store, embedder, group: list[_Pending], settings: Settings, bar,
+                 known: _KnownVectors, changes: ChunkChanges) -> tuple[int, int, set]:
     """Embed what is new in these documents (reusing stored vectors of identical sentences), then write each
     document: new chunks and their sentences, moved spans, deleted chunks, and finally its record.
 
     Only sentences and titles are embedded: retrieval scores a chunk by its sentences, and a chunk's own vector
     (for candidate search) is the normalized mean of its sentences' vectors, which costs nothing more."""
     plans = []
+    existing_hash: dict[str, str] = {}  # chunk id -> text_hash of the stored chunks going away
     need: dict[str, str] = {}  # sentence text_hash -> text to embed
     for item in group:
         existing = store.chunk_metas(item.doc.id)
-        records = [_ChunkRecord.of(item.doc, chunk, id_) for chunk, id_ in zip(item.chunks, _chunk_ids(item.chunks))]
-        wanted = {r.id for r in records}
-        new = [r for r in records if r.id not in existing]
-        moved = [r for r in records if r.id in existing and _differs(existing[r.id], r.meta)]
+        wanted = {r.id for r in item.records}
+        new = [r for r in item.records if r.id not in existing]
+        moved = [r for r in item.records if r.id in existing and _differs(existing[r.id], r.meta)]
         gone = [id_ for id_ in existing if id_ not in wanted]
         for r in new + moved:
             for _, text, meta in r.sentences:
                 need[meta["text_hash"]] = text
         plans.append((item, new, moved, gone))
+        existing_hash.update((id_, existing[id_]["text_hash"]) for id_ in gone)
 
-    vectors = store.vectors_for_hashes(list(need), sentences=True)
+    vectors = known.find(list(need))
     missing = [h for h in need if h not in vectors]
     titles = [item.doc.title for item in group]
     fresh = embedder.embed_passages([need[h] for h in missing] + titles, batch_size=settings.embed_batch)
     vectors.update(zip(missing, fresh[: len(missing)]))
+    known.keep(vectors, group)
     title_vectors = fresh[len(missing) :]
 
     # One write per kind for the whole group (each Chroma call costs ~30 ms, whatever its size); the documents'
@@ -219,10 +259,12 @@ def _write_group(store: Store, embedder, group: list[_Pending], settings: Settin
         store.update_chunk_metas([r.id for r in moved], [r.meta for r in moved])
     if gone:
         store.delete_chunks(gone)
-    store.put_documents([(item.doc.id, item.doc.text, _doc_meta(item.doc, len(item.chunks), item.structure_json),
+    changes.added += [(r.id, r.text) for r in new]
+    changes.removed += [(id_, existing_hash[id_]) for id_ in gone]
+    store.put_documents([(item.doc.id, item.doc.text, _doc_meta(item.doc, len(item.records), item.structure_json),
                           title_vector) for (item, _, _, _), title_vector in zip(plans, title_vectors)])
     if bar is not None:
-        bar.update(sum(len(item.chunks) for item in group))
+        bar.update(sum(len(item.records) for item in group))
     fresh_hashes = set(missing)
     embedded_chunks = sum(1 for _, new, _, _ in plans for r in new if any(m["text_hash"] in fresh_hashes for _, _, m in r.sentences))
     return embedded_chunks, len(missing), {s[2]["lang"] for s in sentences}

@@ -1,12 +1,15 @@
 """Keyword search: BM25 over jieba-segmented Chinese and stemmed English, kept beside the vector index.
 
-The keyword index is derived data: it is rebuilt from the store's chunks after every sync and saved under
-index/keywords/ with the generation and sync time it was built from, so a process opening a newer index rebuilds
-it instead of searching stale keywords. Each chunk's tokens are saved beside it, keyed by a hash of the chunk's
-text, so a rebuild segments only new text: at 20,000 chunks jieba takes tens of seconds over the whole corpus, the
-BM25 matrix from known tokens much less (docs/scale.md); the result is the same as a rebuild from scratch.
-(llama-index's BM25Retriever ignores a custom tokenizer, which leaves unspaced Chinese as one token per sentence;
-bm25s is used directly with our own tokenizer.)
+The keyword index is derived data, saved under index/keywords/ with the fingerprint (generation, sync id, chunk
+count) of the store contents it describes; a process that finds another fingerprint rebuilds it from the store.
+A sync does not rebuild it: it applies its own changes (chunks added and removed) to the index saved before it,
+so an edit at 20,000 chunks segments a few texts instead of reading back and re-indexing every chunk
+(docs/scale.md). Each chunk's row holds its token counts and the hash of its text, so a rebuild from the store
+reuses the rows of texts seen before, and the result equals a rebuild from scratch (tests/test_keywords.py).
+
+BM25 is computed here (numpy, the Lucene variant with bm25s's defaults, k1 = 1.5 and b = 0.75): an index that is
+updated in place needs its raw term counts, which bm25s folds into precomputed scores. llama-index's
+BM25Retriever ignores a custom tokenizer (unspaced Chinese would be one token per sentence), so it is not used.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -73,56 +77,120 @@ def text_key(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
-class KeywordIndex:
-    def __init__(self, ids: list[str], bm25, df: dict[str, int], tokens: dict[str, str] | None = None):
-        self.ids = ids
-        self._bm25 = bm25
-        self._df = df  # token -> number of chunks containing it
-        self.tokens = tokens or {}  # text_key -> its tokens joined by spaces (no token holds a space)
+K1, B = 1.5, 0.75
+
+
+@dataclass
+class ChunkChanges:
+    """What a sync changed in the store's chunks, for the derived indexes to follow without reading every chunk:
+    ``before`` is the fingerprint of the contents the changes apply to."""
+
+    before: str  # "" for changes from an empty index: ``added`` is then every chunk
+    added: list[tuple[str, str]] = field(default_factory=list)  # (chunk id, text)
+    removed: list[tuple[str, str]] = field(default_factory=list)  # (chunk id, text_key)
 
     @classmethod
-    def build(cls, ids: list[str], texts: list[str], known: dict[str, str] | None = None) -> "KeywordIndex":
-        """BM25 over these chunks; ``known`` holds tokens of texts segmented before (by text_key), reused."""
-        import bm25s
+    def everything(cls, ids: list[str], texts: list[str]) -> "ChunkChanges":
+        return cls("", list(zip(ids, texts)))
 
-        if not ids:
-            return cls([], None, {})
-        known = known or {}
-        tokens: dict[str, str] = {}
-        tokenized = []
-        for text in texts:
+
+class KeywordIndex:
+    """One row per chunk (aligned with ``ids``): its text's key and token counts, as a compressed sparse row
+    matrix over ``vocab``. Scoring reads the transpose (each token's chunks), made when first needed."""
+
+    def __init__(self, ids: list[str], keys: list[str], vocab: list[str], indptr, indices, counts):
+        self.ids = ids
+        self.keys = keys  # text_key of each chunk's text
+        self.vocab = vocab
+        self._column = {token: i for i, token in enumerate(vocab)}
+        self.indptr = np.asarray(indptr, dtype=np.int64)
+        self.indices = np.asarray(indices, dtype=np.int32)
+        self.counts = np.asarray(counts, dtype=np.float32)
+        self._row_of = np.repeat(np.arange(len(ids)), np.diff(self.indptr))  # the row of each stored count
+        self.lengths = np.bincount(self._row_of, weights=self.counts, minlength=len(ids))  # tokens per chunk
+        self.df = np.bincount(self.indices, minlength=len(vocab))  # chunks containing each token
+        self._postings = None
+
+    @classmethod
+    def build(cls, ids: list[str], texts: list[str], known: "KeywordIndex | None" = None) -> "KeywordIndex":
+        """BM25 over these chunks; the rows of texts ``known`` has seen are reused, the others segmented."""
+        return cls([], [], [], [0], [], []).updated([], list(zip(ids, texts)), known=known)
+
+    def updated(self, removed_ids, added: list[tuple[str, str]], known: "KeywordIndex | None" = None
+                ) -> "KeywordIndex":
+        """This index without the ``removed_ids`` chunks and with the ``added`` (id, text) ones appended. Texts this
+        index (or ``known``) has a row for are not segmented again."""
+        removed = set(removed_ids)
+        keep = np.array([i not in removed for i in self.ids], dtype=bool)
+        vocab, column = list(self.vocab), dict(self._column)
+        rows = {}
+        for source in (known, self):
+            if source is not None:
+                rows.update((key, (source, r)) for r, key in enumerate(source.keys))
+        new_indices, new_counts, sizes, keys = [], [], [], []
+        for _, text in added:
             key = text_key(text)
-            if key not in tokens:
-                tokens[key] = known[key] if key in known else " ".join(tokenize(text))
-            tokenized.append(tokens[key].split() or ["<empty>"])
-        df: dict[str, int] = {}
-        for row in tokenized:
-            for token in set(row):
-                df[token] = df.get(token, 0) + 1
-        bm25 = bm25s.BM25()
-        bm25.index(tokenized, show_progress=False)
-        return cls(list(ids), bm25, df, tokens)
+            keys.append(key)
+            if key in rows:
+                source, r = rows[key]
+                tokens = [source.vocab[t] for t in source.indices[source.indptr[r]:source.indptr[r + 1]]]
+                counts = list(source.counts[source.indptr[r]:source.indptr[r + 1]])
+            else:
+                bag: dict[str, int] = {}
+                for token in tokenize(text) or ["<empty>"]:
+                    bag[token] = bag.get(token, 0) + 1
+                tokens, counts = list(bag), list(bag.values())
+            for token in tokens:
+                if token not in column:
+                    column[token] = len(vocab)
+                    vocab.append(token)
+            new_indices.append([column[t] for t in tokens])
+            new_counts.append(counts)
+            sizes.append(len(tokens))
+        per_row = np.diff(self.indptr)
+        entry_kept = np.repeat(keep, per_row)
+        indptr = np.concatenate([[0], np.cumsum(np.concatenate([per_row[keep], np.array(sizes, dtype=np.int64)]))])
+        indices = np.concatenate([self.indices[entry_kept]] + [np.array(i, dtype=np.int32) for i in new_indices])
+        counts = np.concatenate([self.counts[entry_kept]] + [np.array(c, dtype=np.float32) for c in new_counts])
+        ids = [i for i, k in zip(self.ids, keep) if k] + [i for i, _ in added]
+        keys = [k for k, kept in zip(self.keys, keep) if kept] + keys
+        return KeywordIndex(ids, keys, vocab, indptr, indices, counts)
 
     def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every chunk (aligned with self.ids) for the query."""
-        tokens = [t for t in tokenize(query) if t in self._df]
-        if not tokens:
-            return np.zeros(len(self.ids), dtype=np.float32)
-        return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+        """BM25 score of every chunk (aligned with self.ids) for the query (a token repeated counts again)."""
+        columns = [self._column[t] for t in tokenize(query) if self.known(t)]
+        out = np.zeros(len(self.ids), dtype=np.float32)
+        if not columns:
+            return out
+        if self._postings is None:  # each token's rows and counts, in token order (one sort, kept)
+            order = np.argsort(self.indices, kind="stable")
+            starts = np.searchsorted(self.indices[order], np.arange(len(self.vocab) + 1))
+            norm = K1 * (1 - B + B * self.lengths / max(float(self.lengths.mean()), 1e-9))
+            self._postings = (self._row_of[order], self.counts[order], starts, norm)
+        rows, counts, starts, norm = self._postings
+        n = len(self.ids)
+        for c in columns:
+            df = self.df[c]
+            idf = np.log(1 + (n - df + 0.5) / (df + 0.5))
+            r, tf = rows[starts[c]:starts[c + 1]], counts[starts[c]:starts[c + 1]]
+            out[r] += (idf * tf / (norm[r] + tf)).astype(np.float32)
+        return out
 
     def known(self, token: str) -> bool:
-        return token in self._df
+        return self.document_frequency(token) > 0
 
     def document_frequency(self, token: str) -> int:
-        return self._df.get(token, 0)
+        column = self._column.get(token)
+        return int(self.df[column]) if column is not None else 0
 
     def save(self, folder: Path, fingerprint: str) -> None:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))  # one per writer: no clashes
-        if self._bm25 is not None:
-            self._bm25.save(str(tmp / "bm25"), show_progress=False)
-        (tmp / "ids.json").write_text(json.dumps({"fingerprint": fingerprint, "ids": self.ids, "df": self._df}))
-        (tmp / "tokens.json").write_text(json.dumps(self.tokens, ensure_ascii=False), encoding="utf-8")
+        with open(tmp / "rows.npz", "wb") as out:
+            np.savez(out, indptr=self.indptr, indices=self.indices, counts=self.counts)
+        meta = {"version": _VERSION, "fingerprint": fingerprint, "ids": self.ids, "keys": self.keys,
+                "vocab": self.vocab}
+        (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
         old = folder.with_name(f".{folder.name}-old-{os.getpid()}")
         if folder.exists():
             folder.rename(old)
@@ -130,45 +198,45 @@ class KeywordIndex:
         shutil.rmtree(old, ignore_errors=True)
 
     @classmethod
-    def load(cls, folder: Path, fingerprint: str) -> "KeywordIndex | None":
-        """The saved index if it was built from this fingerprint, else None."""
-        import bm25s
-
+    def load(cls, folder: Path) -> tuple["KeywordIndex | None", str]:
+        """The saved index and the fingerprint it was built for; (None, "") when there is none readable."""
         try:
-            meta = json.loads((folder / "ids.json").read_text())
-            if meta["fingerprint"] != fingerprint:
-                return None
-            bm25 = bm25s.BM25.load(str(folder / "bm25")) if meta["ids"] else None
+            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+            if meta.get("version") != _VERSION:
+                return None, ""
+            with np.load(folder / "rows.npz") as rows:
+                index = cls(meta["ids"], meta["keys"], meta["vocab"], rows["indptr"], rows["indices"], rows["counts"])
+            if not (len(index.ids) == len(index.keys) == len(index.indptr) - 1):
+                return None, ""
         except Exception:  # missing, truncated or from another version: derived data, rebuilt by the caller
-            return None
-        return cls(meta["ids"], bm25, meta["df"])
+            return None, ""
+        return index, meta["fingerprint"]
 
 
-def known_tokens(folder: Path) -> dict[str, str]:
-    """Tokens of the chunk texts the saved index was built from, whatever its fingerprint (tokenizing a text does
-    not depend on the rest of the corpus)."""
-    try:
-        known = json.loads((folder / "tokens.json").read_text(encoding="utf-8"))
-    except Exception:  # missing or unreadable: everything is segmented again
-        return {}
-    return known if isinstance(known, dict) else {}
+_VERSION = 2  # the saved format (1: bm25s's matrix and a tokens file)
 
 
 def fingerprint(manifest: dict, chunk_count: int) -> str:
     return f"{manifest.get('generation')}:{manifest.get('sync_id')}:{chunk_count}"
 
 
-def keyword_index(settings, store, chunks: tuple[list[str], list[str]] | None = None) -> KeywordIndex:
-    """The keyword index matching the store's current contents: loaded if saved, else rebuilt and saved.
-    ``chunks``: the store's (ids, texts) when the caller has just read them (a sync, for both derived indexes)."""
+def keyword_index(settings, store, changes: ChunkChanges | None = None) -> KeywordIndex:
+    """The keyword index matching the store's current contents: loaded if saved; else the saved one updated by a
+    sync's ``changes`` when it is the index they apply to; else rebuilt from every chunk (``changes`` from an empty
+    index, or the store's), reusing the saved rows of known texts. Saved when it changed."""
     mark = fingerprint(store.manifest, store.count_chunks())
-    found = KeywordIndex.load(settings.keyword_dir, mark)
-    if found is not None:
+    found, built_for = KeywordIndex.load(settings.keyword_dir)
+    if found is not None and built_for == mark:
         return found
-    ids, texts = chunks if chunks is not None else store.all_chunks(metadata=False)[:2]
-    built = KeywordIndex.build(ids, texts, known_tokens(settings.keyword_dir))
+    if changes is not None and not changes.before:
+        index = KeywordIndex.build([i for i, _ in changes.added], [t for _, t in changes.added], known=found)
+    elif found is not None and changes is not None and built_for == changes.before:
+        index = found.updated([i for i, _ in changes.removed], changes.added)
+    else:
+        ids, texts = store.all_chunks(metadata=False)[:2]
+        index = KeywordIndex.build(ids, texts, known=found)
     try:
-        built.save(settings.keyword_dir, mark)
+        index.save(settings.keyword_dir, mark)
     except OSError:
         pass  # a read-only index folder: keep the rebuilt index in memory
-    return built
+    return index

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .keywords import _EN_STOP, _ZH_STOP, fingerprint, text_key
+from .keywords import _EN_STOP, _ZH_STOP, ChunkChanges, fingerprint, text_key
 
 TRANSLATION_THRESHOLD = 0.6  # a name and its rendering in the other script (names)
 EXPANSION_THRESHOLD = 0.55  # a question word and a corpus word in the other language (keywords)
@@ -111,20 +111,40 @@ class Totals:
             key = text_key(text)
             now[key] = now.get(key, 0) + 1
             text_of.setdefault(key, text)
-        out = Totals({}, now, dict(self.counts), dict(self.names))
-        for key in set(now) | set(self.uses):
-            delta = now.get(key, 0) - self.uses.get(key, 0)
-            analysis = self.analyses.get(key)
-            if delta and analysis is None:
-                analysis = analyse(text_of[key])
-            if key in now:
-                out.analyses[key] = analysis
-            if delta:
-                words, names = _parse(analysis)
-                for word, lang, n in words:
-                    _add(out.counts, (word, lang), n * delta)
-                for name in names:
-                    _add(out.names, name, delta)
+        return self._apply({key: now.get(key, 0) - self.uses.get(key, 0) for key in set(now) | set(self.uses)},
+                           text_of)
+
+    def changed(self, added: list[str], removed_keys: list[str]) -> "Totals":
+        """These totals with one chunk more of each added text and one fewer of each removed text key (a sync's
+        own changes: nothing else is read)."""
+        delta: dict[str, int] = {}
+        text_of: dict[str, str] = {}
+        for text in added:
+            key = text_key(text)
+            delta[key] = delta.get(key, 0) + 1
+            text_of.setdefault(key, text)
+        for key in removed_keys:
+            delta[key] = delta.get(key, 0) - 1
+        return self._apply(delta, text_of)
+
+    def _apply(self, delta: dict[str, int], text_of: dict[str, str]) -> "Totals":
+        out = Totals(dict(self.analyses), dict(self.uses), dict(self.counts), dict(self.names))
+        for key, n in delta.items():
+            if not n:
+                continue
+            analysis = out.analyses.get(key)
+            if analysis is None:
+                if key not in text_of:
+                    raise ValueError("removing a text these totals never counted")
+                analysis = out.analyses[key] = analyse(text_of[key])
+            words, names = _parse(analysis)
+            for word, lang, count in words:
+                _add(out.counts, (word, lang), count * n)
+            for name in names:
+                _add(out.names, name, n)
+            _add(out.uses, key, n)
+            if key not in out.uses:
+                del out.analyses[key]
         return out
 
     def to_json(self) -> dict:
@@ -161,11 +181,9 @@ class Lexicon:
         self.vectors = vectors
 
     @classmethod
-    def build(cls, texts: list[str], embed, model: str, previous: "Lexicon | None" = None,
-              totals: Totals | None = None) -> "Lexicon":
-        """The lexicon of these chunk texts. ``previous``: a lexicon whose word vectors are reused (same model
-        only); ``totals``: the totals of the texts some earlier lexicon was built from, updated (not recounted)."""
-        totals = (totals or Totals()).update(texts)
+    def build(cls, totals: Totals, embed, model: str, previous: "Lexicon | None" = None) -> "Lexicon":
+        """The lexicon of the texts these totals count. ``previous``: a lexicon whose word vectors are reused (same
+        model only)."""
         names = set(totals.names)
         counts = dict(totals.counts)
         for name in names:
@@ -216,6 +234,8 @@ class Lexicon:
         return self.terms[best], float(sims[best])
 
     def save(self, folder: Path, mark: str) -> None:
+        """The lexicon, then its totals; each file is replaced whole, and each names the fingerprint it was built
+        for (a reader that finds them differ does not trust the totals)."""
         folder.mkdir(parents=True, exist_ok=True)
         meta = {"fingerprint": mark, "model": self.model, "terms": self.terms, "langs": self.langs.tolist(),
                 "names": self.is_name.tolist()}
@@ -225,7 +245,7 @@ class Lexicon:
         os.replace(tmp, folder / "lexicon.npz")
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".words-", suffix=".json")
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(self.totals.to_json(), out, ensure_ascii=False)
+            json.dump({"fingerprint": mark, **self.totals.to_json()}, out, ensure_ascii=False)
         os.replace(tmp, folder / "words.json")
 
     @classmethod
@@ -239,12 +259,14 @@ class Lexicon:
             return None, ""
 
 
-def known_totals(folder: Path) -> Totals:
-    """The totals saved with the last lexicon, whatever its fingerprint (they are updated, not trusted as current)."""
+def known_totals(folder: Path) -> tuple[Totals, str]:
+    """The totals saved with the last lexicon and the fingerprint they were counted for, whatever it is (to be
+    updated, not trusted as current); empty totals when there are none readable."""
     try:
-        return Totals.from_json(json.loads((folder / "words.json").read_text(encoding="utf-8")))
+        data = json.loads((folder / "words.json").read_text(encoding="utf-8"))
+        return Totals.from_json(data), data.get("fingerprint", "")
     except Exception:  # missing or unreadable: everything is analysed again
-        return Totals()
+        return Totals(), ""
 
 
 def word_embedder(embedder):
@@ -253,17 +275,26 @@ def word_embedder(embedder):
     return lambda texts: model.embed_passages(texts, batch_size=256)
 
 
-def lexicon(settings, store, embedder, chunks: tuple[list[str], list[str]] | None = None) -> Lexicon:
-    """The lexicon of the store's current contents: loaded if saved, else rebuilt (reusing known words' vectors).
-    ``chunks``: the store's (ids, texts) when the caller has just read them."""
+def lexicon(settings, store, embedder, changes: ChunkChanges | None = None) -> Lexicon:
+    """The lexicon of the store's current contents: loaded if saved; else rebuilt from the saved totals, updated
+    by a sync's ``changes`` when they apply to them, or else by every chunk (``changes`` from an empty index, or
+    the store's), reusing known words' vectors and chunk analyses."""
     folder = settings.index_dir / "lexicon"
     mark = fingerprint(store.manifest, store.count_chunks())
     found, built_for = Lexicon.load(folder)
     if found is not None and built_for == mark:
         return found
-    texts = chunks[1] if chunks is not None else store.all_chunks(metadata=False)[1]
-    built = Lexicon.build(texts, word_embedder(embedder), embedder.first.name, previous=found,
-                          totals=known_totals(folder))
+    totals, counted_for = known_totals(folder)
+    if changes is not None and not changes.before:  # every chunk
+        totals = totals.update([text for _, text in changes.added])
+    else:
+        try:
+            if changes is None or counted_for != changes.before:
+                raise ValueError("the saved totals are not the ones these changes apply to")
+            totals = totals.changed([text for _, text in changes.added], [key for _, key in changes.removed])
+        except ValueError:
+            totals = totals.update(store.all_chunks(metadata=False)[1])
+    built = Lexicon.build(totals, word_embedder(embedder), embedder.first.name, previous=found)
     try:
         built.save(folder, mark)
     except OSError:

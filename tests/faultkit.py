@@ -93,7 +93,8 @@ def observable(settings) -> dict:
     docs = {d: {k: v for k, v in m.items() if k != "indexed_at"} for d, m in store.documents().items()}
     keywords = keyword_index(settings, store)
     return {"chunks": chunks, "vectors": vectors, "sentences": sentences, "documents": docs,
-            "keywords": {"ids": sorted(keywords.ids), "df": dict(keywords._df)}}
+            "keywords": {"ids": sorted(keywords.ids),
+                         "df": {t: int(n) for t, n in zip(keywords.vocab, keywords.df) if n}}}
 
 
 def differences(got: dict, want: dict) -> dict[str, str]:

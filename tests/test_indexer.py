@@ -6,6 +6,7 @@ import os
 import random
 import subprocess
 import sys
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -97,6 +98,78 @@ def test_rename_is_recognized_without_reembedding(settings):
     moved = sorted(v[1:] for v in after.values() if v[0] == "renamed/cea.md")
     assert moved == sorted(v[1:] for v in before.values() if v[0] == CEA)
     assert all(v[0] != CEA for v in after.values())
+
+
+def test_a_build_embeds_each_text_once_and_reuses_it_in_later_documents(settings):
+    """Copies of one document land in different write groups of a build into an empty index: their sentences are
+    embedded once, in the first copy, and the later copies get the same vectors (from the sync, not the store)."""
+    from assistant.embeddings import load_embedder
+
+    copy_corpus(settings.corpus_dir, [EO, ZH])
+    for name in ("copy-a.md", "copy-b.md"):
+        (settings.corpus_dir / name).write_text((settings.corpus_dir / EO).read_text())
+    real = load_embedder(settings.embed_model)
+    embedded: list[str] = []
+
+    class Recording:  # the real model, recording what it is asked to embed
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def embed_passages(self, texts, **kwargs):
+            embedded.extend(texts)
+            return real.embed_passages(texts, **kwargs)
+
+    report = indexer.sync(settings, progress=False, embedder=Recording())
+    store = Store.open(settings)
+    titles = {d["title"] for d in store.documents().values()}
+    assert report.sentences_embedded == len(embedded) - 4 > 0  # a title per document, each sentence once
+    assert not [t for t, n in Counter(embedded).items() if n > 1 and t not in titles], "a sentence embedded twice"
+    by_doc: dict[str, dict[str, np.ndarray]] = {}
+    for chunk_id, meta in store.chunk_metas().items():
+        metas, vectors = store.sentence_vectors([chunk_id])
+        for m, v in zip(metas, vectors):
+            by_doc.setdefault(meta["doc_id"], {})[m["text_hash"]] = v
+    assert by_doc["copy-b.md"].keys() == by_doc[EO].keys()
+    assert all(np.array_equal(by_doc["copy-b.md"][h], by_doc[EO][h]) for h in by_doc[EO])
+
+
+def test_a_sync_brings_the_derived_indexes_up_to_date_by_its_own_changes(settings, monkeypatch):
+    """An edit, a removal and an addition: the keyword index and the lexicon follow the sync's changes without
+    reading every chunk back, and end equal to a rebuild from the store's chunks."""
+    from assistant.keywords import KeywordIndex, fingerprint
+    from assistant.lexicon import Lexicon, Totals
+
+    copy_corpus(settings.corpus_dir, SMALL)
+    indexer.sync(settings, progress=False)
+    eo = settings.corpus_dir / EO
+    eo.write_text(eo.read_text().replace("180 days", "ninety days"))
+    (settings.corpus_dir / CEA).unlink()
+    (settings.corpus_dir / "new.md").write_text("# Wisconsin\n\nThe Wisconsin pension fund 威斯康星州投资委员会 bought "
+                                                "比特币 ETFs in 2024.\n")
+    reads = []
+    original = Store.all_chunks
+    monkeypatch.setattr(Store, "all_chunks", lambda self, *a, **k: reads.append(1) or original(self, *a, **k))
+    report = indexer.sync(settings, progress=False)
+    assert report.updated == [EO] and report.removed == [CEA] and report.added == ["new.md"]
+    assert reads == [], "the sync read every chunk back"
+
+    store = Store.open(settings)
+    ids, texts = original(store, metadata=False)[:2]
+    mark = fingerprint(store.manifest, store.count_chunks())
+    saved, built_for = KeywordIndex.load(settings.keyword_dir)
+    scratch = KeywordIndex.build(ids, texts)
+    assert built_for == mark and sorted(saved.ids) == sorted(scratch.ids)
+    for query in ("ninety days Secretary of Labor", "威斯康星州 比特币", "retail investors alternative assets"):
+        got, want = dict(zip(saved.ids, saved.scores(query))), dict(zip(scratch.ids, scratch.scores(query)))
+        assert max(abs(got[i] - want[i]) for i in want) < 1e-4
+        assert max(want.values()) > 0
+    lexicon, built_for = Lexicon.load(settings.index_dir / "lexicon")
+    from assistant.lexicon import known_totals
+
+    totals, counted_for = known_totals(settings.index_dir / "lexicon")
+    assert built_for == counted_for == mark
+    assert totals.to_json() == Totals().update(texts).to_json()
+    assert "威斯康星州" in lexicon.terms
 
 
 def test_bad_files_are_reported_and_the_rest_indexed(settings):

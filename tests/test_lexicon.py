@@ -6,9 +6,10 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+import pytest
 
 from assistant import lexicon as lexicon_module
-from assistant.lexicon import Lexicon, known_totals, word_embedder
+from assistant.lexicon import Lexicon, Totals, known_totals, word_embedder
 
 from conftest import CORPUS
 
@@ -52,7 +53,7 @@ def test_rebuild_from_saved_totals_equals_full_rebuild(tmp_path, monkeypatch):
         return word_embedder(embedder)(words)
 
     ids, texts = corpus_chunks()
-    before = Lexicon.build(texts, embed, embedder.name)
+    before = Lexicon.build(Totals().update(texts), embed, embedder.name)
     before.save(tmp_path / "lexicon", "before")
     _, new_texts, fresh = edited(ids, texts)
 
@@ -61,14 +62,14 @@ def test_rebuild_from_saved_totals_equals_full_rebuild(tmp_path, monkeypatch):
     monkeypatch.setattr(lexicon_module, "analyse", lambda text: analysed.append(text) or original(text))
     embedded.clear()
     previous, _ = Lexicon.load(tmp_path / "lexicon")
-    reused = Lexicon.build(new_texts, embed, embedder.name, previous=previous,
-                           totals=known_totals(tmp_path / "lexicon"))
+    reused = Lexicon.build(known_totals(tmp_path / "lexicon")[0].update(new_texts), embed, embedder.name,
+                           previous=previous)
     assert sorted(analysed) == sorted(fresh)  # only the new texts were analysed
     assert set(embedded) == set(reused.terms) - set(before.terms)  # only words new to the lexicon were embedded
     assert "威斯康星州" in reused.terms
     monkeypatch.setattr(lexicon_module, "analyse", original)
 
-    scratch = Lexicon.build(new_texts, word_embedder(embedder), embedder.name)
+    scratch = Lexicon.build(Totals().update(new_texts), word_embedder(embedder), embedder.name)
     assert reused.terms == scratch.terms
     assert reused.langs.tolist() == scratch.langs.tolist()
     assert reused.is_name.tolist() == scratch.is_name.tolist()
@@ -81,9 +82,27 @@ def test_unreadable_saved_totals_mean_analysing_again(tmp_path):
     folder = tmp_path / "lexicon"
     folder.mkdir()
     (folder / "words.json").write_text("[1, 2")
-    assert known_totals(folder).uses == {}
+    assert known_totals(folder)[0].uses == {}
     (folder / "words.json").write_text('{"analyses": {}, "uses": {"abc": 1}, "counts": {}, "names": {}}')
-    assert known_totals(folder).uses == {}  # counts without their analyses are not trusted
+    assert known_totals(folder)[0].uses == {}  # counts without their analyses are not trusted
+
+
+def test_a_syncs_changes_give_the_totals_of_a_recount():
+    """Adding and removing a sync's chunks (by text and by text key) equals counting the new corpus afresh; a
+    removal the totals never counted is refused (the caller then recounts from the store)."""
+    from assistant.keywords import text_key
+
+    ids, texts = corpus_chunks()
+    new_ids, new_texts, fresh = edited(ids, texts)
+    old, new = dict(zip(ids, texts)), dict(zip(new_ids, new_texts))
+    added = [new[i] for i in new_ids if old.get(i) != new[i]]
+    removed = [text_key(old[i]) for i in ids if new.get(i) != old[i]]
+    assert sorted(added) == sorted(fresh) and len(removed) > 5  # a whole document went
+
+    changed = Totals().update(texts).changed(added, removed)
+    assert changed.to_json() == Totals().update(new_texts).to_json()
+    with pytest.raises(ValueError):
+        Totals().update(texts).changed([], [text_key("never indexed")])
 
 
 def test_translations_are_each_words_best_matches_in_the_other_language():
@@ -92,7 +111,7 @@ def test_translations_are_each_words_best_matches_in_the_other_language():
 
     embedder = load_embedder("use")
     embed = word_embedder(embedder)
-    lexicon = Lexicon.build(corpus_chunks()[1], embed, embedder.name)
+    lexicon = Lexicon.build(Totals().update(corpus_chunks()[1]), embed, embedder.name)
     words = list(dict.fromkeys(content_words("受托人 私钥 稳定币 fiduciary private key stablecoin reserves")))
     expected = []
     for (word, lang), vector in zip(words, embed([w for w, _ in words])):  # word by word, every term sorted
