@@ -26,7 +26,7 @@ from .errors import DocumentError, IndexMismatchError
 from .keywords import ChunkChanges, fingerprint, keyword_index, text_key
 from .lexicon import lexicon
 from .settings import Settings
-from .store import Store
+from .store import Store, sentence_spans
 from .textnorm import script_language
 from .types import Chunk, Document, FailedFile, IndexStatus, SyncReport
 
@@ -336,6 +336,8 @@ class _ChunkRecord:
             text = doc.text[start:end]
             sentences.append((f"{id_}/{i}", text, {**shared, "chunk_id": id_, "start": start, "end": end,
                                                    "text_hash": text_key(text), "lang": script_language(text)}))
+        # Retrieval reads a candidate's sentences by id; with their spans here it needs only their vectors.
+        meta["sentence_spans"] = sentence_spans([(m["start"], m["end"], m["lang"]) for _, _, m in sentences])
         return cls(id_, chunk.text, meta, sentences)
 
 

@@ -56,6 +56,7 @@ class Retriever:
                  reranker=None, rerank_candidates: int = 20):
         self.store = store
         self.keywords = keywords
+        self._keyword_rows = {id_: row for row, id_ in enumerate(keywords.ids)}  # chunk id -> its BM25 score's index
         self.lexicon = lexicon  # the corpus's words in both languages (cross-language keywords, names)
         self.embedder = embedder
         self.weights = weights
@@ -96,8 +97,7 @@ class Retriever:
         if not ids:
             return []
         w = self.weights
-        counts = {i: self._metas[i]["sentences"] for i in ids if "sentences" in self._metas[i]}
-        sent_metas, sent_vecs = self.store.sentence_vectors(ids, counts)
+        sent_metas, sent_vecs = self.store.sentence_vectors(ids, {i: self._metas[i] for i in ids})
         sentence_scores, similarity = self._sentence_scores(query, vector, sent_metas, sent_vecs)
         best: dict[str, float] = {}
         best_raw: dict[str, float] = {}
@@ -111,10 +111,10 @@ class Retriever:
                 best[chunk], best_raw[chunk] = float(score), float(cosine)
         floor = min(best.values(), default=0.0)
         title_sim, title_words = self._title_signals(query, vector)
-        kw = dict(zip(self.keywords.ids, keyword_scores))
+        row = self._keyword_rows
         features = np.array([
             [best.get(i, floor), title_sim[self._doc_pos[self._metas[i]["doc_id"]]],
-             title_words[self._doc_pos[self._metas[i]["doc_id"]]], kw.get(i, 0.0)]
+             title_words[self._doc_pos[self._metas[i]["doc_id"]]], keyword_scores[row[i]] if i in row else 0.0]
             for i in ids
         ])
         fused = fuse(features, [w.sentence, w.title, w.title_words, w.keywords])
@@ -176,7 +176,8 @@ class Retriever:
         found: set[str] = {hit.meta["chunk_id"] for hit in self.store.query_sentences(vector, n * 3, where)}
         found.update(hit.id for hit in self.store.query(vector, n, where))
         added = 0
-        for i in np.argsort(-bm25)[: n * 3]:
+        top = np.argpartition(-bm25, n * 3)[: n * 3] if len(bm25) > n * 3 else np.arange(len(bm25))
+        for i in top[np.argsort(-bm25[top], kind="stable")]:
             if bm25[i] <= 0 or added >= n:
                 break
             id_ = self.keywords.ids[i]

@@ -335,20 +335,37 @@ class Store:
         return self._sents.count()
 
     @_guarded
-    def sentence_vectors(self, chunk_ids: list[str], counts: dict[str, int] | None = None
+    def sentence_vectors(self, chunk_ids: list[str], chunk_metas: dict[str, dict] | None = None
                          ) -> tuple[list[dict], np.ndarray]:
-        """Metadata and vectors of every sentence of these chunks. With `counts` (a chunk's number of sentences,
-        from its metadata) they are read by id, about twice as fast as by a metadata filter on a large index."""
-        counts = counts or {}
-        ids = [f"{c}/{i}" for c in chunk_ids if c in counts for i in range(counts[c])]
-        rest = [c for c in chunk_ids if c not in counts]  # chunks indexed before their count was recorded
+        """Metadata and vectors of every sentence of these chunks. With the chunks' own metadata (the caller's copy),
+        a chunk that lists its sentences' spans costs a read of their vectors only, by id: about a third of reading
+        their metadata too on a large index (docs/scale.md). Chunks indexed before that read their sentences by id
+        (when their number is known) or by a metadata filter."""
+        chunk_metas = chunk_metas or {}
+        listed, by_id, rest = [], [], []
+        for c in chunk_ids:
+            meta = chunk_metas.get(c, {})
+            (listed if "sentence_spans" in meta else by_id if "sentences" in meta else rest).append(c)
+        metas = [{"chunk_id": c, "start": int(start), "end": int(end), "lang": lang}
+                 for c in listed for start, end, lang in _spans(chunk_metas[c]["sentence_spans"])]
+        vectors = []
+        if metas:
+            got = self._sents.get(ids=[f"{c}/{i}" for c in listed for i in range(chunk_metas[c]["sentences"])],
+                                  include=["embeddings"])
+            if len(got["ids"]) != len(metas):  # the chunk is being rewritten by a sync: read what is there
+                return self.sentence_vectors(chunk_ids, {c: m for c, m in chunk_metas.items()
+                                                         if "sentence_spans" not in m})
+            order = {id_: n for n, id_ in enumerate(got["ids"])}
+            vectors = [got["embeddings"][order[f"{c}/{i}"]] for c in listed
+                       for i in range(chunk_metas[c]["sentences"])]
         reads = []
-        if ids:
-            reads.append(self._sents.get(ids=ids, include=["embeddings", "metadatas"]))
+        if by_id:
+            reads.append(self._sents.get(ids=[f"{c}/{i}" for c in by_id for i in range(chunk_metas[c]["sentences"])],
+                                         include=["embeddings", "metadatas"]))
         if rest:
             reads.append(self._sents.get(where={"chunk_id": {"$in": rest}}, include=["embeddings", "metadatas"]))
-        metas = [m for got in reads for m in got["metadatas"]]
-        vectors = [v for got in reads for v in got["embeddings"]]
+        metas += [m for got in reads for m in got["metadatas"]]
+        vectors += [v for got in reads for v in got["embeddings"]]
         if not metas:
             return [], np.zeros((0, self.manifest["dimension"]), dtype=np.float32)
         return metas, np.asarray(vectors, dtype=np.float32)
@@ -376,15 +393,13 @@ class Store:
     @_guarded
     def query_sentences(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> list[Hit]:
         """The sentences nearest to the vector (Chroma directly: llama-index would wrap every hit in a node)."""
-        n = min(k, self._sents.count())
-        if n == 0:
+        if k <= 0:
             return []
-        got = self._sents.query(query_embeddings=[vector], n_results=n, where=_chroma_where(filters),
-                                include=["documents", "metadatas", "distances"])
-        return [
-            Hit(id_, 1.0 - float(dist), text, meta)
-            for id_, dist, text, meta in zip(got["ids"][0], got["distances"][0], got["documents"][0], got["metadatas"][0])
-        ]
+        got = self._sents.query(query_embeddings=[vector], n_results=k, where=_chroma_where(filters),
+                                include=["distances"])
+        # A sentence's id is "<chunk id>/<n>": its chunk is all retrieval needs (reading metadata costs more).
+        return [Hit(id_, 1.0 - float(dist), "", {"chunk_id": id_.rsplit("/", 1)[0]})
+                for id_, dist in zip(got["ids"][0], got["distances"][0])]
 
     def _vector_store(self):
         if self._llama is None:
@@ -437,6 +452,16 @@ class Store:
     @_guarded
     def delete_document(self, doc_id: str) -> None:
         self._docs.delete(ids=[doc_id])
+
+
+def sentence_spans(sentences: list[tuple[int, int, str]]) -> str:
+    """A chunk's sentences (start, end, language) in one metadata value: "start:end:lang;..." (offsets in the
+    document's text)."""
+    return ";".join(f"{start}:{end}:{lang}" for start, end, lang in sentences)
+
+
+def _spans(value: str) -> list[list[str]]:
+    return [part.split(":") for part in value.split(";") if part]
 
 
 def manifest_collection(client, name: str):
@@ -516,10 +541,10 @@ class FrozenView:
     def document_text(self, doc_id: str) -> str | None:
         return self._texts[doc_id] if doc_id in self._texts else self._store.document_text(doc_id)
 
-    def sentence_vectors(self, chunk_ids: list[str], counts: dict[str, int] | None = None
+    def sentence_vectors(self, chunk_ids: list[str], chunk_metas: dict[str, dict] | None = None
                          ) -> tuple[list[dict], np.ndarray]:
         live = [c for c in chunk_ids if c not in self._chunks]
-        metas, vectors = self._store.sentence_vectors(live, counts) if live else ([], None)
+        metas, vectors = self._store.sentence_vectors(live, chunk_metas) if live else ([], None)
         rows = [row for c in chunk_ids if c in self._chunks for row in self._rows.get(c, [])]
         if not rows:
             return (metas, vectors) if vectors is not None else ([], np.zeros((0, self.manifest["dimension"]),

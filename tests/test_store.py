@@ -1,5 +1,5 @@
-"""Reading sentences back: by id (the chunk records its number of sentences) and by metadata filter (indexes
-built before that) give the same sentences and vectors."""
+"""Reading sentences back: vectors only (the chunk lists its sentences' spans), by id (the chunk records their
+number) and by metadata filter (indexes built before either) give the same sentences and vectors."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from conftest import copy_corpus
 
 
 def _by_span(metas, vectors):
-    return {(m["chunk_id"], m["start"], m["end"]): v for m, v in zip(metas, vectors)}
+    return {(m["chunk_id"], m["start"], m["end"], m["lang"]): v for m, v in zip(metas, vectors)}
 
 
 def test_sentences_read_by_id_equal_those_read_by_filter(settings):
@@ -21,15 +21,32 @@ def test_sentences_read_by_id_equal_those_read_by_filter(settings):
     sync(settings, progress=False)
     store = Store.open(settings)
     ids, _, metas = store.all_chunks()
-    counts = {i: m["sentences"] for i, m in zip(ids, metas)}
-    assert sum(counts.values()) == store.count_sentences()
+    listed = dict(zip(ids, metas))
+    assert all("sentence_spans" in m for m in metas)
+    counted = {i: {k: v for k, v in m.items() if k != "sentence_spans"} for i, m in listed.items()}
+    assert sum(m["sentences"] for m in metas) == store.count_sentences()
     by_filter = _by_span(*store.sentence_vectors(ids))
-    by_id = _by_span(*store.sentence_vectors(ids, counts))
-    half = dict(list(counts.items())[: len(counts) // 2])  # some chunks by id, the others by filter
-    mixed = _by_span(*store.sentence_vectors(ids, half))
-    assert len(by_filter) == sum(counts.values())
-    for got in (by_id, mixed):
+    by_id = _by_span(*store.sentence_vectors(ids, counted))
+    by_spans = _by_span(*store.sentence_vectors(ids, listed))
+    half = {**dict(list(listed.items())[: len(ids) // 3]), **dict(list(counted.items())[len(ids) // 3:][: len(ids) // 3])}
+    mixed = _by_span(*store.sentence_vectors(ids, half))  # a third each way
+    assert len(by_filter) == store.count_sentences() and {k[3] for k in by_filter} == {"en", "zh"}
+    for got in (by_id, by_spans, mixed):
         assert got.keys() == by_filter.keys()
         assert all(np.allclose(got[k], by_filter[k]) for k in got)
     some = ids[:3]
-    assert {k[0] for k in _by_span(*store.sentence_vectors(some, counts))} == set(some)
+    assert {k[0] for k in _by_span(*store.sentence_vectors(some, listed))} == set(some)
+
+
+def test_a_chunk_gone_since_the_snapshot_is_read_as_it_is_now(settings):
+    """A retriever's snapshot lists a chunk that a sync (in another process) has deleted meanwhile: its sentences
+    are not invented from the snapshot's spans."""
+    copy_corpus(settings.corpus_dir, ["us_eo_2025-08-07_democratizing_access_alternative_assets_401k.md"])
+    sync(settings, progress=False)
+    store = Store.open(settings)
+    ids, _, metas = store.all_chunks()
+    listed = dict(zip(ids, metas))
+    store.delete_chunks([ids[0]])
+    got = _by_span(*store.sentence_vectors(ids, listed))
+    assert {k[0] for k in got} == set(ids[1:])
+    assert len(got) == sum(m["sentences"] for m in metas[1:])
