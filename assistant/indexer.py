@@ -24,7 +24,7 @@ from . import documents as docs
 from .chunking import chunk_document
 from .errors import DocumentError, IndexMismatchError
 from .keywords import ChunkChanges, fingerprint, keyword_index, text_key
-from .lexicon import lexicon
+from .lexicon import update_lexicon
 from .settings import Settings
 from .store import Store, sentence_spans
 from .textnorm import script_language
@@ -196,7 +196,7 @@ def sync(settings: Settings, full: bool = False, progress: bool | None = None, e
     if rebuilt or was_dirty or orphans:
         changes = ChunkChanges.everything(*store.all_chunks(metadata=False)[:2])
     keyword_index(settings, store, changes)
-    lexicon(settings, store, embedder, changes)
+    update_lexicon(settings, store, embedder, changes).close()
     return SyncReport(
         added=added,
         updated=sorted(p.doc.id for p in pending if not p.is_new),

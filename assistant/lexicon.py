@@ -9,19 +9,20 @@ Two uses:
   威斯康星州; "How much does the Texas pension hold?" is not when no document mentions Texas in any script. USE places
   a name and its rendering close together (Wisconsin / 威斯康星州 0.62, Morgan Stanley / 摩根士丹利 0.65), while a name
   the corpus lacks finds only loosely related words (Texas / 美国 0.59, Tether / 比特 0.53).
-Derived data: rebuilt after each sync, with vectors of known words reused, and the corpus's word counts updated by
-the chunk texts that changed only (each chunk's words and names are saved by a hash of its text; jieba's
-part-of-speech tagging of a whole corpus takes minutes at 20,000 chunks). The result is the same as a rebuild from
-scratch (tests/test_lexicon.py).
+Derived data, kept in one SQLite file (index/lexicon/words.sqlite): every chunk text's words and names (jieba's
+part-of-speech tagging of a whole corpus takes minutes at 20,000 chunks, so a text is analysed once), the corpus's
+word counts, and the vectors of the words ranked into the lexicon. A sync adds and subtracts the texts it changed
+and embeds only words new to the lexicon, in one transaction with the fingerprint of the store contents it
+describes: an edit writes a few rows, not the 100 MB a rewritten lexicon takes at 20,000 chunks, and a sync killed
+half-way leaves the previous state (docs/scale.md). Every path gives the lexicon a rebuild from scratch gives
+(tests/test_lexicon.py).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
-import tempfile
+import sqlite3
 from functools import lru_cache
 from pathlib import Path
 
@@ -93,30 +94,56 @@ def _parse(analysis: str) -> tuple[list[tuple[str, str, int]], list[str]]:
     return parsed, [n for n in names.split("\n") if n]
 
 
-class Totals:
-    """The corpus's word counts and name mentions, kept per chunk text so a rebuild only adds and subtracts the
-    texts that changed (an edit at 20,000 chunks touches a few of them, not 20,000)."""
+class WordStore:
+    """The lexicon's persistent state in SQLite: per chunk text (by text_key) its number of chunks and its analysis;
+    per word its occurrences; per name the chunks mentioning it; the vectors of words ranked into the lexicon (for
+    one embedding model). Changes go in one transaction per sync, committed with the fingerprint they bring the
+    state to (``commit``)."""
 
-    def __init__(self, analyses=None, uses=None, counts=None, names=None):
-        self.analyses: dict[str, str] = analyses or {}  # text_key -> analyse(text)
-        self.uses: dict[str, int] = uses or {}  # text_key -> chunks with that text
-        self.counts: dict[tuple[str, str], int] = counts or {}  # (word, language) -> occurrences
-        self.names: dict[str, int] = names or {}  # name -> chunks mentioning it
+    def __init__(self, folder: Path, in_memory: bool = False):
+        """The store saved in the folder; ``in_memory``: a copy of it in memory (a read-only index folder), whose
+        changes last as long as the process."""
+        path = folder / "words.sqlite"
+        try:
+            if in_memory:
+                raise OSError("asked for a copy in memory")
+            folder.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path)
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error):
+            self._db = sqlite3.connect(":memory:")
+            try:
+                with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as disk:
+                    disk.backup(self._db)
+            except sqlite3.Error:
+                pass  # none saved, or unreadable: counted again from the store's chunks
+            self._db.executescript(_SCHEMA)
+        self._db.create_function("name_lang", 1, _name_lang, deterministic=True)
 
-    def update(self, texts: list[str]) -> "Totals":
-        """The totals of these texts, from these ones: only texts whose number of chunks changed are applied."""
+    def close(self) -> None:
+        self._db.close()
+
+    def meta(self, key: str) -> str:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else ""
+
+    def uses(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT key, uses FROM texts"))
+
+    def recount(self, texts: list[str]) -> None:
+        """The counts of exactly these chunk texts (each text's old number of chunks replaced by its new one)."""
         now: dict[str, int] = {}
         text_of: dict[str, str] = {}
         for text in texts:
             key = text_key(text)
             now[key] = now.get(key, 0) + 1
             text_of.setdefault(key, text)
-        return self._apply({key: now.get(key, 0) - self.uses.get(key, 0) for key in set(now) | set(self.uses)},
-                           text_of)
+        uses = self.uses()
+        self._apply({key: now.get(key, 0) - uses.get(key, 0) for key in set(now) | set(uses)}, text_of)
 
-    def changed(self, added: list[str], removed_keys: list[str]) -> "Totals":
-        """These totals with one chunk more of each added text and one fewer of each removed text key (a sync's
-        own changes: nothing else is read)."""
+    def change(self, added: list[str], removed_keys: list[str]) -> None:
+        """One chunk more of each added text, one fewer of each removed text key (a sync's own changes). Raises
+        ValueError when a removed text was never counted (the caller then recounts)."""
         delta: dict[str, int] = {}
         text_of: dict[str, str] = {}
         for text in added:
@@ -125,55 +152,115 @@ class Totals:
             text_of.setdefault(key, text)
         for key in removed_keys:
             delta[key] = delta.get(key, 0) - 1
-        return self._apply(delta, text_of)
+        self._apply(delta, text_of)
 
-    def _apply(self, delta: dict[str, int], text_of: dict[str, str]) -> "Totals":
-        out = Totals(dict(self.analyses), dict(self.uses), dict(self.counts), dict(self.names))
+    def _apply(self, delta: dict[str, int], text_of: dict[str, str]) -> None:
+        delta = {key: n for key, n in delta.items() if n}
+        known: dict[str, tuple[int, str]] = {}
+        keys = list(delta)
+        for i in range(0, len(keys), 500):
+            part = keys[i:i + 500]
+            known.update((k, (u, a)) for k, u, a in self._db.execute(
+                f"SELECT key, uses, analysis FROM texts WHERE key IN ({','.join('?' * len(part))})", part))
+        words: dict[tuple[str, str], int] = {}
+        names: dict[str, int] = {}
+        texts = []
         for key, n in delta.items():
-            if not n:
-                continue
-            analysis = out.analyses.get(key)
+            uses, analysis = known.get(key, (0, None))
             if analysis is None:
                 if key not in text_of:
-                    raise ValueError("removing a text these totals never counted")
-                analysis = out.analyses[key] = analyse(text_of[key])
-            words, names = _parse(analysis)
-            for word, lang, count in words:
-                _add(out.counts, (word, lang), count * n)
-            for name in names:
-                _add(out.names, name, n)
-            _add(out.uses, key, n)
-            if key not in out.uses:
-                del out.analyses[key]
-        return out
+                    self._db.rollback()
+                    raise ValueError("removing a text the lexicon never counted")
+                analysis = analyse(text_of[key])
+            found, mentioned = _parse(analysis)
+            for word, lang, count in found:
+                words[(word, lang)] = words.get((word, lang), 0) + count * n
+            for name in mentioned:
+                names[name] = names.get(name, 0) + n
+            texts.append((key, uses + n, analysis))
+        db = self._db
+        db.executemany("INSERT INTO texts VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET uses = excluded.uses",
+                       texts)
+        db.execute("DELETE FROM texts WHERE uses <= 0")
+        db.executemany("INSERT INTO words VALUES (?, ?, ?) ON CONFLICT(word, lang) DO UPDATE SET n = n + excluded.n",
+                       [(w, lang, n) for (w, lang), n in words.items() if n])
+        db.execute("DELETE FROM words WHERE n <= 0")
+        db.executemany("INSERT INTO names VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET n = n + excluded.n",
+                       [(name, n) for name, n in names.items() if n])
+        db.execute("DELETE FROM names WHERE n <= 0")
 
-    def to_json(self) -> dict:
-        return {"analyses": self.analyses, "uses": self.uses, "names": self.names,
-                "counts": {f"{lang}\t{word}": n for (word, lang), n in self.counts.items()}}
+    def ranked(self) -> list[tuple[str, str, bool]]:
+        """The lexicon's terms (word, language, is a name): names, then the most frequent words; a word seen once
+        is mostly noise for translation (and half the cost), so it needs two occurrences unless it is a name."""
+        names = self._db.execute(_RANKED_NAMES).fetchall()[:MAX_TERMS]
+        words = self._db.execute(_RANKED_WORDS, (MAX_TERMS - len(names),)).fetchall()
+        return [(w, lang, True) for w, lang in names] + [(w, lang, False) for w, lang in words]
 
-    @classmethod
-    def from_json(cls, data: dict) -> "Totals":
-        counts = {}
-        for key, n in data["counts"].items():
-            lang, word = key.split("\t", 1)
-            counts[(word, lang)] = n
-        if not set(data["uses"]) <= set(data["analyses"]):
-            raise ValueError("totals without the analyses they count")
-        return cls(data["analyses"], data["uses"], counts, data["names"])
+    def embed_missing(self, embed, model: str) -> None:
+        """Vectors for the ranked terms that have none yet (all of them when the model changed)."""
+        if self.meta("model") != model:
+            self._db.execute("DELETE FROM vectors")
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('model', ?)", (model,))
+        have = set(self._db.execute("SELECT word, lang FROM vectors"))
+        missing = [(w, lang) for w, lang, _ in self.ranked() if (w, lang) not in have]
+        if missing:
+            vectors = np.asarray(embed([w for w, _ in missing]), dtype=np.float32)
+            self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
+                                 [(w, lang, v.tobytes()) for (w, lang), v in zip(missing, vectors)])
+
+    def commit(self, mark: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('fingerprint', ?)", (mark,))
+        self._db.commit()
+
+    def lexicon(self) -> "Lexicon":
+        ranked = self.ranked()
+        vectors = dict(((w, lang), v) for w, lang, v in self._db.execute("SELECT word, lang, vector FROM vectors"))
+        rows = [(w, lang, name) for w, lang, name in ranked if (w, lang) in vectors]
+        if not rows:
+            return Lexicon([], [], [], np.zeros((0, 1), dtype=np.float32), self.meta("model"))
+        matrix = np.frombuffer(b"".join(vectors[w, lang] for w, lang, _ in rows), dtype=np.float32)
+        return Lexicon([w for w, _, _ in rows], [lang for _, lang, _ in rows], [name for _, _, name in rows],
+                       matrix.reshape(len(rows), -1), self.meta("model"))
+
+    def totals(self) -> dict:
+        """Everything counted, comparable between two stores."""
+        db = self._db
+        return {"texts": sorted(db.execute("SELECT key, uses, analysis FROM texts")),
+                "words": sorted(db.execute("SELECT word, lang, n FROM words")),
+                "names": sorted(db.execute("SELECT name, n FROM names"))}
 
 
-def _add(table: dict, key, n: int) -> None:
-    total = table.get(key, 0) + n
-    if total:
-        table[key] = total
-    else:
-        table.pop(key, None)
+def _name_lang(name: str) -> str:
+    return "zh" if _CJK_RUN.search(name) else "en"
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS texts (key TEXT PRIMARY KEY, uses INTEGER NOT NULL, analysis TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS words (word TEXT, lang TEXT, n INTEGER NOT NULL, PRIMARY KEY (word, lang)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS names (name TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS vectors (word TEXT, lang TEXT, vector BLOB NOT NULL, PRIMARY KEY (word, lang)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS words_by_rank ON words (n DESC, word, lang);
+"""
+# Names first: each name with every language it is counted in as a word, and in its script's language (counting
+# once if it is not); by occurrences, then alphabetically (UTF-8 byte order is code point order: as Python sorts).
+_RANKED_NAMES = """
+SELECT word, lang FROM (
+    SELECT w.word, w.lang, w.n FROM words w JOIN names nm ON nm.name = w.word
+    UNION ALL
+    SELECT name, name_lang(name), 1 FROM names
+) GROUP BY word, lang ORDER BY MAX(n) DESC, word, lang
+"""
+# Then the other words seen at least twice, read in the index's order up to the limit (no sort of every word).
+_RANKED_WORDS = """
+SELECT word, lang FROM words WHERE n >= 2 AND word NOT IN (SELECT name FROM names)
+ORDER BY n DESC, word, lang LIMIT ?
+"""
 
 
 class Lexicon:
     def __init__(self, terms: list[str], langs: list[str], names: list[bool], vectors: np.ndarray, model: str = ""):
-        self.model = model  # the embedding model of the vectors: never reused for another
-        self.totals = Totals()  # of the texts it was built from
+        self.model = model  # the embedding model of the vectors
         self._recent: dict[tuple, tuple[str, ...]] = {}  # the last questions' words -> their translations
         # Terms grouped by language, so a question word is compared with the other language's block only (a view:
         # at 20,000 chunks the lexicon is 40,000 x 512 floats, read once per question).
@@ -185,28 +272,6 @@ class Lexicon:
         found, starts = np.unique(self.langs, return_index=True)
         ends = list(starts[1:]) + [len(self.terms)]
         self._blocks = {str(lang): (int(a), int(b)) for lang, a, b in zip(found, starts, ends)}
-
-    @classmethod
-    def build(cls, totals: Totals, embed, model: str, previous: "Lexicon | None" = None) -> "Lexicon":
-        """The lexicon of the texts these totals count. ``previous``: a lexicon whose word vectors are reused (same
-        model only)."""
-        names = set(totals.names)
-        counts = dict(totals.counts)
-        for name in names:
-            counts.setdefault((name, "zh" if _CJK_RUN.search(name) else "en"), 1)
-        # Words seen once are mostly noise for translation (and half the cost); names are always kept.
-        kept = [w for w in counts if counts[w] >= 2 or w[0] in names]
-        ranked = sorted(kept, key=lambda w: (w[0] not in names, -counts[w], w))[:MAX_TERMS]
-        reuse = previous is not None and previous.model == model
-        known = dict(zip(previous.terms, previous.vectors)) if reuse else {}
-        fresh = [w for w, _ in ranked if w not in known]
-        if fresh:
-            known.update(zip(fresh, embed(fresh)))
-        terms = [w for w, _ in ranked]
-        vectors = np.stack([known[t] for t in terms]) if terms else np.zeros((0, 1), dtype=np.float32)
-        built = cls(terms, [lang for _, lang in ranked], [w in names for w, _ in ranked], vectors, model)
-        built.totals = totals
-        return built
 
     def translations(self, words: list[tuple[str, str]], embed) -> list[str]:
         """Corpus words of the other language closest to these question words."""
@@ -251,41 +316,6 @@ class Lexicon:
         best = int(np.argmax(sims))
         return self.terms[best], float(sims[best])
 
-    def save(self, folder: Path, mark: str) -> None:
-        """The lexicon, then its totals; each file is replaced whole, and each names the fingerprint it was built
-        for (a reader that finds them differ does not trust the totals)."""
-        folder.mkdir(parents=True, exist_ok=True)
-        meta = {"fingerprint": mark, "model": self.model, "terms": self.terms, "langs": self.langs.tolist(),
-                "names": self.is_name.tolist()}
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".lexicon-", suffix=".npz")  # one per writer: no clashes
-        with os.fdopen(fd, "wb") as out:
-            np.savez(out, vectors=self.vectors, meta=np.array(json.dumps(meta, ensure_ascii=False)))
-        os.replace(tmp, folder / "lexicon.npz")
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".words-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump({"fingerprint": mark, **self.totals.to_json()}, out, ensure_ascii=False)
-        os.replace(tmp, folder / "words.json")
-
-    @classmethod
-    def load(cls, folder: Path) -> tuple["Lexicon | None", str]:
-        try:
-            with np.load(folder / "lexicon.npz") as data:
-                meta = json.loads(str(data["meta"]))
-                lexicon = cls(meta["terms"], meta["langs"], meta["names"], data["vectors"], meta.get("model", ""))
-                return lexicon, meta["fingerprint"]
-        except Exception:  # missing, truncated or from another version: derived data, rebuilt by the caller
-            return None, ""
-
-
-def known_totals(folder: Path) -> tuple[Totals, str]:
-    """The totals saved with the last lexicon and the fingerprint they were counted for, whatever it is (to be
-    updated, not trusted as current); empty totals when there are none readable."""
-    try:
-        data = json.loads((folder / "words.json").read_text(encoding="utf-8"))
-        return Totals.from_json(data), data.get("fingerprint", "")
-    except Exception:  # missing or unreadable: everything is analysed again
-        return Totals(), ""
-
 
 def word_embedder(embedder):
     """Embed words with the first model of the embedder only (USE by default; e5 scores every word pair alike)."""
@@ -293,28 +323,48 @@ def word_embedder(embedder):
     return lambda texts: model.embed_passages(texts, batch_size=256)
 
 
-def lexicon(settings, store, embedder, changes: ChunkChanges | None = None) -> Lexicon:
-    """The lexicon of the store's current contents: loaded if saved; else rebuilt from the saved totals, updated
-    by a sync's ``changes`` when they apply to them, or else by every chunk (``changes`` from an empty index, or
-    the store's), reusing known words' vectors and chunk analyses."""
+def update_lexicon(settings, store, embedder, changes: ChunkChanges | None = None) -> WordStore:
+    """Bring the saved lexicon to the store's current contents: by a sync's ``changes`` when they start from the
+    state it holds, else by every chunk (``changes`` from an empty index, or the store's chunks), reusing known
+    texts' analyses and words' vectors. Returns the open word store."""
     folder = settings.index_dir / "lexicon"
+    words = WordStore(folder)
     mark = fingerprint(store.manifest, store.count_chunks())
-    found, built_for = Lexicon.load(folder)
-    if found is not None and built_for == mark:
-        return found
-    totals, counted_for = known_totals(folder)
-    if changes is not None and not changes.before:  # every chunk
-        totals = totals.update([text for _, text in changes.added])
+    if words.meta("fingerprint") == mark:
+        return words
+    try:
+        _bring_up_to_date(words, store, embedder, changes)
+        words.commit(mark)
+    except sqlite3.OperationalError:  # a read-only index folder: the same work on a copy, for this process only
+        words.close()
+        words = WordStore(folder, in_memory=True)
+        _bring_up_to_date(words, store, embedder, changes)
+        words.commit(mark)
+    for old in ("lexicon.npz", "words.json"):  # the files of the lexicon's earlier format
+        try:
+            (folder / old).unlink(missing_ok=True)
+        except OSError:
+            pass
+    return words
+
+
+def _bring_up_to_date(words: WordStore, store, embedder, changes: ChunkChanges | None) -> None:
+    if changes is not None and not changes.before:
+        words.recount([text for _, text in changes.added])
     else:
         try:
-            if changes is None or counted_for != changes.before:
-                raise ValueError("the saved totals are not the ones these changes apply to")
-            totals = totals.changed([text for _, text in changes.added], [key for _, key in changes.removed])
+            if changes is None or words.meta("fingerprint") != changes.before:
+                raise ValueError("the saved lexicon is not the one these changes start from")
+            words.change([text for _, text in changes.added], [key for _, key in changes.removed])
         except ValueError:
-            totals = totals.update(store.all_chunks(metadata=False)[1])
-    built = Lexicon.build(totals, word_embedder(embedder), embedder.first.name, previous=found)
+            words.recount(store.all_chunks(metadata=False)[1])
+    words.embed_missing(word_embedder(embedder), embedder.first.name)
+
+
+def lexicon(settings, store, embedder, changes: ChunkChanges | None = None) -> Lexicon:
+    """The lexicon of the store's current contents (brought up to date first when it is not)."""
+    words = update_lexicon(settings, store, embedder, changes)
     try:
-        built.save(folder, mark)
-    except OSError:
-        pass  # a read-only index folder: keep it in memory
-    return built
+        return words.lexicon()
+    finally:
+        words.close()

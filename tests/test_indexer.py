@@ -137,7 +137,7 @@ def test_a_sync_brings_the_derived_indexes_up_to_date_by_its_own_changes(setting
     """An edit, a removal and an addition: the keyword index and the lexicon follow the sync's changes without
     reading every chunk back, and end equal to a rebuild from the store's chunks."""
     from assistant.keywords import KeywordIndex, fingerprint
-    from assistant.lexicon import Lexicon, Totals
+    from assistant.lexicon import WordStore
 
     copy_corpus(settings.corpus_dir, SMALL)
     indexer.sync(settings, progress=False)
@@ -163,12 +163,12 @@ def test_a_sync_brings_the_derived_indexes_up_to_date_by_its_own_changes(setting
         got, want = dict(zip(saved.ids, saved.scores(query))), dict(zip(scratch.ids, scratch.scores(query)))
         assert max(abs(got[i] - want[i]) for i in want) < 1e-4
         assert max(want.values()) > 0
-    lexicon, built_for = Lexicon.load(settings.index_dir / "lexicon")
-    from assistant.lexicon import known_totals
-
-    totals, counted_for = known_totals(settings.index_dir / "lexicon")
-    assert built_for == counted_for == mark
-    assert totals.to_json() == Totals().update(texts).to_json()
+    words = WordStore(settings.index_dir / "lexicon")
+    scratch = WordStore(settings.index_dir.parent / "scratch-lexicon")
+    scratch.recount(texts)
+    assert words.meta("fingerprint") == mark
+    assert words.totals() == scratch.totals()
+    lexicon = words.lexicon()
     assert "威斯康星州" in lexicon.terms
 
 

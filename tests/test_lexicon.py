@@ -1,5 +1,6 @@
-"""The lexicon rebuilt after a change analyses only the changed chunks, embeds only new words, and equals a rebuild
-from scratch."""
+"""The lexicon's word store: a sync's changes analyse only the changed chunks and embed only new words, a recount
+reuses saved analyses, an interrupted update leaves the previous state, and every path equals a build from
+scratch."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import numpy as np
 import pytest
 
 from assistant import lexicon as lexicon_module
-from assistant.lexicon import Lexicon, Totals, known_totals, word_embedder
+from assistant.keywords import text_key
+from assistant.lexicon import MAX_TERMS, WordStore, word_embedder
 
 from conftest import CORPUS
 
@@ -42,76 +44,125 @@ def edited(ids: list[str], texts: list[str]) -> tuple[list[str], list[str], list
     return [i for i, _ in kept], [t for _, t in kept], fresh
 
 
-def test_rebuild_from_saved_totals_equals_full_rebuild(tmp_path, monkeypatch):
+@lru_cache(maxsize=1)
+def _embedder():
     from assistant.embeddings import load_embedder
 
-    embedder = load_embedder("use")
+    return load_embedder("use")
+
+
+def built(folder, texts, mark="before", embed=None) -> WordStore:
+    words = WordStore(folder)
+    words.recount(texts)
+    words.embed_missing(embed or word_embedder(_embedder()), _embedder().name)
+    words.commit(mark)
+    return words
+
+
+def sync_changes(ids, texts, new_ids, new_texts) -> tuple[list[str], list[str]]:
+    """What a sync passes on: texts of the chunks it added, text keys of those it removed."""
+    old, new = dict(zip(ids, texts)), dict(zip(new_ids, new_texts))
+    added = [new[i] for i in new_ids if old.get(i) != new[i]]
+    removed = [text_key(old[i]) for i in ids if new.get(i) != old[i]]
+    return added, removed
+
+
+def test_a_syncs_changes_analyse_and_embed_only_what_is_new_and_equal_a_build_from_scratch(tmp_path, monkeypatch):
+    ids, texts = corpus_chunks()
     embedded: list[str] = []
 
     def embed(words):
         embedded.extend(words)
-        return word_embedder(embedder)(words)
+        return word_embedder(_embedder())(words)
 
-    ids, texts = corpus_chunks()
-    before = Lexicon.build(Totals().update(texts), embed, embedder.name)
-    before.save(tmp_path / "lexicon", "before")
-    _, new_texts, fresh = edited(ids, texts)
+    words = built(tmp_path / "a", texts, embed=embed)
+    before = set(words.lexicon().terms)
+    new_ids, new_texts, fresh = edited(ids, texts)
+    added, removed = sync_changes(ids, texts, new_ids, new_texts)
+    assert sorted(added) == sorted(fresh) and len(removed) > 5  # a whole document went
 
     analysed = []
     original = lexicon_module.analyse
     monkeypatch.setattr(lexicon_module, "analyse", lambda text: analysed.append(text) or original(text))
     embedded.clear()
-    previous, _ = Lexicon.load(tmp_path / "lexicon")
-    reused = Lexicon.build(known_totals(tmp_path / "lexicon")[0].update(new_texts), embed, embedder.name,
-                           previous=previous)
+    words.change(added, removed)
+    words.embed_missing(embed, _embedder().name)
+    words.commit("after")
     assert sorted(analysed) == sorted(fresh)  # only the new texts were analysed
-    assert set(embedded) == set(reused.terms) - set(before.terms)  # only words new to the lexicon were embedded
-    assert "威斯康星州" in reused.terms
+    after = words.lexicon()
+    assert set(embedded) == set(after.terms) - before  # only words new to the lexicon were embedded
+    assert "威斯康星州" in after.terms
     monkeypatch.setattr(lexicon_module, "analyse", original)
 
-    scratch = Lexicon.build(Totals().update(new_texts), word_embedder(embedder), embedder.name)
-    assert reused.terms == scratch.terms
-    assert reused.langs.tolist() == scratch.langs.tolist()
-    assert reused.is_name.tolist() == scratch.is_name.tolist()
-    assert reused.totals.to_json() == scratch.totals.to_json()
-    # Vectors of known words come from the saved lexicon (float32 through a file): the same to rounding.
-    assert np.allclose(reused.vectors, scratch.vectors, atol=1e-6)
+    scratch = built(tmp_path / "b", new_texts)
+    assert words.totals() == scratch.totals()
+    expected = scratch.lexicon()
+    assert after.terms == expected.terms
+    assert after.langs.tolist() == expected.langs.tolist() and after.is_name.tolist() == expected.is_name.tolist()
+    assert np.allclose(after.vectors, expected.vectors, atol=1e-6)
 
 
-def test_unreadable_saved_totals_mean_analysing_again(tmp_path):
-    folder = tmp_path / "lexicon"
-    folder.mkdir()
-    (folder / "words.json").write_text("[1, 2")
-    assert known_totals(folder)[0].uses == {}
-    (folder / "words.json").write_text('{"analyses": {}, "uses": {"abc": 1}, "counts": {}, "names": {}}')
-    assert known_totals(folder)[0].uses == {}  # counts without their analyses are not trusted
-
-
-def test_a_syncs_changes_give_the_totals_of_a_recount():
-    """Adding and removing a sync's chunks (by text and by text key) equals counting the new corpus afresh; a
-    removal the totals never counted is refused (the caller then recounts from the store)."""
-    from assistant.keywords import text_key
-
+def test_a_recount_reuses_the_saved_analyses(tmp_path, monkeypatch):
     ids, texts = corpus_chunks()
-    new_ids, new_texts, fresh = edited(ids, texts)
-    old, new = dict(zip(ids, texts)), dict(zip(new_ids, new_texts))
-    added = [new[i] for i in new_ids if old.get(i) != new[i]]
-    removed = [text_key(old[i]) for i in ids if new.get(i) != old[i]]
-    assert sorted(added) == sorted(fresh) and len(removed) > 5  # a whole document went
+    built(tmp_path / "a", texts).close()
+    _, new_texts, fresh = edited(ids, texts)
+    analysed = []
+    original = lexicon_module.analyse
+    monkeypatch.setattr(lexicon_module, "analyse", lambda text: analysed.append(text) or original(text))
+    words = WordStore(tmp_path / "a")
+    assert words.meta("fingerprint") == "before"
+    words.recount(new_texts)
+    assert sorted(analysed) == sorted(fresh)
+    monkeypatch.setattr(lexicon_module, "analyse", original)
+    assert words.totals() == built(tmp_path / "b", new_texts).totals()
 
-    changed = Totals().update(texts).changed(added, removed)
-    assert changed.to_json() == Totals().update(new_texts).to_json()
-    with pytest.raises(ValueError):
-        Totals().update(texts).changed([], [text_key("never indexed")])
+
+def test_the_ranking_is_names_then_the_most_frequent_words(tmp_path):
+    """The SQL ranking against the rule written out in Python over the same counts."""
+    words = built(tmp_path / "a", corpus_chunks()[1])
+    totals = words.totals()
+    names = {name for name, _ in totals["names"]}
+    counts = {(w, lang): n for w, lang, n in totals["words"]}
+    for name in names:
+        counts.setdefault((name, "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in name) else "en"), 1)
+    kept = [w for w in counts if counts[w] >= 2 or w[0] in names]
+    expected = sorted(kept, key=lambda w: (w[0] not in names, -counts[w], w))[:MAX_TERMS]
+    ranked = words.ranked()
+    assert [(w, lang) for w, lang, _ in ranked] == expected
+    assert [is_name for _, _, is_name in ranked] == [w in names for w, _ in expected]
+    assert len(names) > 10 and len(ranked) > 1000
 
 
-def test_translations_are_each_words_best_matches_in_the_other_language():
-    from assistant.embeddings import load_embedder
+def test_an_update_that_does_not_finish_leaves_the_previous_state(tmp_path):
+    ids, texts = corpus_chunks()
+    words = built(tmp_path / "a", texts)
+    saved = words.totals()
+    new_ids, new_texts, _ = edited(ids, texts)
+    words.change(*sync_changes(ids, texts, new_ids, new_texts))
+    words.close()  # killed before commit
+    again = WordStore(tmp_path / "a")
+    assert again.meta("fingerprint") == "before" and again.totals() == saved
+    with pytest.raises(ValueError):  # a removal it never counted: refused, nothing applied
+        again.change(["some new text"], [text_key("never indexed")])
+    assert again.totals() == saved
+
+
+def test_a_copy_in_memory_reads_the_saved_store_and_leaves_it_alone(tmp_path):
+    ids, texts = corpus_chunks()
+    built(tmp_path / "a", texts).close()
+    copy = WordStore(tmp_path / "a", in_memory=True)
+    assert copy.meta("fingerprint") == "before" and len(copy.lexicon().terms) > 1000
+    copy.recount(texts[:10])
+    copy.commit("in memory")
+    assert WordStore(tmp_path / "a").meta("fingerprint") == "before"
+    assert WordStore(tmp_path / "missing", in_memory=True).lexicon().terms == []
+
+
+def test_translations_are_each_words_best_matches_in_the_other_language(tmp_path):
     from assistant.lexicon import EXPANSION_PER_WORD, EXPANSION_THRESHOLD, content_words
 
-    embedder = load_embedder("use")
-    embed = word_embedder(embedder)
-    lexicon = Lexicon.build(Totals().update(corpus_chunks()[1]), embed, embedder.name)
+    embed = word_embedder(_embedder())
+    lexicon = built(tmp_path / "a", corpus_chunks()[1]).lexicon()
     words = list(dict.fromkeys(content_words("受托人 私钥 稳定币 fiduciary private key stablecoin reserves")))
     expected = []
     for (word, lang), vector in zip(words, embed([w for w, _ in words])):  # word by word, every term sorted
