@@ -78,7 +78,7 @@ class Assistant:
 
     def documents(self) -> list[dict]:
         """Every indexed document's metadata (title, date, issuer, language, chunks, path...)."""
-        return [{"doc_id": doc_id, **{k: v for k, v in meta.items() if k != "structure"}}
+        return [{"doc_id": doc_id, **{k: v for k, v in meta.items() if k not in ("structure", "text_pieces")}}
                 for doc_id, meta in sorted(self.store.documents().items())]
 
     def status(self) -> IndexStatus:

@@ -171,7 +171,7 @@ def sync(settings: Settings, full: bool = False, progress: bool | None = None, e
     if orphans:
         store.delete_chunks(orphans)
     if was_dirty:
-        store.delete_orphan_sentences()
+        store.delete_orphans()
 
     added = sorted(p.doc.id for p in pending if p.is_new)
     removed = sorted(removed_ids)

@@ -38,6 +38,10 @@ from .types import Filters
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 _BATCH = 2000  # Chroma caps the records of one call; stay well under it
+# A document's full text is stored in pieces of this many characters: Chroma rewrites a collection of large
+# records slowly (one document record of 7 KB took 0.45 s to rewrite among 7.5 MB of texts, at 20,000 chunks; in
+# pieces, ~10 ms), and every sync rewrites the records of the documents it changed (docs/scale.md).
+_TEXT_PIECE = 2000
 _DUMMY = [0.0]  # the manifest record carries no meaningful vector
 
 
@@ -206,6 +210,9 @@ class Store:
         self._docs = client.get_or_create_collection(
             f"{name}-{generation}-docs", configuration={"hnsw": {"space": "cosine"}}
         )
+        self._pieces = client.get_or_create_collection(  # documents' texts, in pieces (never searched)
+            f"{name}-{generation}-texts", configuration={"hnsw": {"space": "cosine"}}
+        )
 
     # --- opening and generations ---
 
@@ -269,7 +276,7 @@ class Store:
     @_guarded
     def drop_other_generations(self) -> None:
         active = f"{self._name}-{self.manifest['generation']}"
-        keep = {active, f"{active}-sents", f"{active}-docs", f"{self._name}-manifest"}
+        keep = {active, f"{active}-sents", f"{active}-docs", f"{active}-texts", f"{self._name}-manifest"}
         for collection in self._client.list_collections():
             name = collection if isinstance(collection, str) else collection.name
             if name.startswith(f"{self._name}-") and name not in keep:
@@ -322,13 +329,20 @@ class Store:
             self._chunks.delete(ids=ids[i : i + _BATCH])
 
     @_guarded
-    def delete_orphan_sentences(self) -> None:
-        """Sentences whose chunk does not exist (left by an interrupted sync)."""
+    def delete_orphans(self) -> None:
+        """What an interrupted sync can leave behind: sentences whose chunk does not exist, and pieces of texts
+        that no document record points to."""
         chunks = set(self._chunks.get(include=[])["ids"])
         got = self._sents.get(include=["metadatas"])
         orphans = [i for i, m in zip(got["ids"], got["metadatas"]) if m["chunk_id"] not in chunks]
         for i in range(0, len(orphans), _BATCH):
             self._sents.delete(ids=orphans[i : i + _BATCH])
+        docs = self._docs.get(include=["metadatas"])
+        wanted = {i for doc_id, meta in zip(docs["ids"], docs["metadatas"]) if "text_pieces" in meta
+                  for i in _piece_ids(doc_id, meta)}
+        orphans = [i for i in self._pieces.get(include=[])["ids"] if i not in wanted]
+        for i in range(0, len(orphans), _BATCH):
+            self._pieces.delete(ids=orphans[i : i + _BATCH])
 
     @_guarded
     def count_sentences(self) -> int:
@@ -424,17 +438,41 @@ class Store:
 
     @_guarded
     def document_text(self, doc_id: str) -> str | None:
-        got = self._docs.get(ids=[doc_id], include=["documents"])
-        return got["documents"][0] if got["ids"] else None
+        got = self._docs.get(ids=[doc_id], include=["documents", "metadatas"])
+        if not got["ids"]:
+            return None
+        meta = got["metadatas"][0]
+        if "text_pieces" not in meta:  # indexed before texts were stored in pieces
+            return got["documents"][0]
+        ids = _piece_ids(doc_id, meta)
+        pieces = self._pieces.get(ids=ids, include=["documents"])
+        text_of = dict(zip(pieces["ids"], pieces["documents"]))
+        return "".join(text_of[i] for i in ids) if len(text_of) == len(ids) else None
 
     @_guarded
     def put_documents(self, records: list[tuple[str, str, dict, np.ndarray]]) -> None:
-        """Documents' records (doc_id, full text, metadata, title vector): written last, each marks its document
-        complete."""
+        """Documents' records (doc_id, full text, metadata, title vector): their texts' pieces first, then the
+        records, which mark each document complete; then the pieces of the versions they replace."""
+        before = self._docs.get(ids=[r[0] for r in records], include=["metadatas"])
+        replaced = {i for doc_id, meta in zip(before["ids"], before["metadatas"]) if "text_pieces" in meta
+                    for i in _piece_ids(doc_id, meta)}
+        ids, texts, metas, written = [], [], [], []
+        for doc_id, text, meta, _ in records:
+            pieces = [text[i : i + _TEXT_PIECE] for i in range(0, len(text), _TEXT_PIECE)] or [""]
+            written.append({**meta, "text_pieces": len(pieces)})
+            ids += _piece_ids(doc_id, written[-1])
+            texts += pieces
+            metas += [{"doc_id": doc_id}] * len(pieces)
+        for i in range(0, len(ids), _BATCH):
+            self._pieces.upsert(ids=ids[i : i + _BATCH], documents=texts[i : i + _BATCH],
+                                metadatas=metas[i : i + _BATCH], embeddings=[[1.0]] * len(ids[i : i + _BATCH]))
         for i in range(0, len(records), _BATCH):
-            batch = records[i : i + _BATCH]
-            self._docs.upsert(ids=[r[0] for r in batch], documents=[r[1] for r in batch],
-                              metadatas=[r[2] for r in batch], embeddings=[r[3] for r in batch])
+            batch = list(zip(records, written))[i : i + _BATCH]
+            self._docs.upsert(ids=[r[0] for r, _ in batch], metadatas=[m for _, m in batch],
+                              embeddings=[r[3] for r, _ in batch])
+        gone = sorted(replaced - set(ids))
+        for i in range(0, len(gone), _BATCH):
+            self._pieces.delete(ids=gone[i : i + _BATCH])
 
     @_guarded
     def title_vectors(self) -> dict[str, np.ndarray]:
@@ -451,7 +489,15 @@ class Store:
 
     @_guarded
     def delete_document(self, doc_id: str) -> None:
+        """Its record, then its text's pieces (a sync killed between leaves pieces that delete_orphans sweeps)."""
         self._docs.delete(ids=[doc_id])
+        self._pieces.delete(where={"doc_id": doc_id})
+
+
+def _piece_ids(doc_id: str, meta: dict) -> list[str]:
+    """A text version's pieces are named by its content hash, so a new version never overwrites the pieces that
+    the record still in place points to."""
+    return [f"{doc_id}@{meta['content_hash'][:16]}/{n}" for n in range(meta["text_pieces"])]
 
 
 def sentence_spans(sentences: list[tuple[int, int, str]]) -> str:

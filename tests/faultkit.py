@@ -80,7 +80,8 @@ def full_state(settings) -> tuple:
 def observable(settings) -> dict:
     """Everything a fresh build determines, in comparable form: chunks (id, document, span, text, metadata) and
     their vectors, every sentence record (also those whose chunk is gone), every document record (but the time it
-    was written), and the keyword index's chunk ids and word counts."""
+    was written), every stored piece of a document's text and the texts they make, and the keyword index's chunk
+    ids and word counts."""
     from assistant.keywords import keyword_index
     from assistant.store import Store
 
@@ -91,8 +92,11 @@ def observable(settings) -> dict:
     sents = store._sents.get(include=["metadatas"])
     sentences = {i: m for i, m in zip(sents["ids"], sents["metadatas"])}
     docs = {d: {k: v for k, v in m.items() if k != "indexed_at"} for d, m in store.documents().items()}
+    pieces = store._pieces.get(include=["documents"])  # every stored piece of a text, also those no record uses
+    texts = {d: store.document_text(d) for d in docs}
     keywords = keyword_index(settings, store)
     return {"chunks": chunks, "vectors": vectors, "sentences": sentences, "documents": docs,
+            "pieces": dict(zip(pieces["ids"], pieces["documents"])), "texts": texts,
             "keywords": {"ids": sorted(keywords.ids),
                          "df": {t: int(n) for t, n in zip(keywords.vocab, keywords.df) if n}}}
 
@@ -100,7 +104,7 @@ def observable(settings) -> dict:
 def differences(got: dict, want: dict) -> dict[str, str]:
     """What differs between two `observable` states, per part ({} when they are the same)."""
     out = {}
-    for part in ("chunks", "sentences", "documents"):
+    for part in ("chunks", "sentences", "documents", "pieces", "texts"):
         a, b = got[part], want[part]
         missing, extra = sorted(set(b) - set(a)), sorted(set(a) - set(b))
         changed = sorted(k for k in set(a) & set(b) if a[k] != b[k])
