@@ -147,11 +147,14 @@ def sync(settings: Settings, full: bool = False, progress: bool | None = None, e
         if groups[-1] and sum(len(p.records) for p in groups[-1]) >= _EMBED_GROUP:
             groups.append([])
         groups[-1].append(item)
-    writer = _WriteBehind(store)
+    # Against a Chroma server, group N is written while group N+1 is read and embedded: the server's process does
+    # the writing (about 1 ms a record, Chroma's floor) on the other core while this one embeds. Chroma's embedded
+    # client holds Python's GIL for a whole write, so a writer thread there cannot overlap anything and made a
+    # 5,000-chunk build slower (measured 127 s -> 144 s): there each group is written in turn.
+    writer = _WriteBehind(store, background=bool(settings.chroma_url))
     try:
-        # Group N is written while group N+1 is read and embedded: the model and Chroma's writes (about 1 ms a
-        # record, its floor) each keep a core busy. The sync's own state (known vectors, changes, counts, the
-        # progress bar) is touched only here, in the calling thread; the writer only calls the store.
+        # The sync's own state (known vectors, changes, counts, the progress bar) is touched only here, in the
+        # calling thread; the writer only calls the store.
         for group in (g for g in groups if g):
             written = writer.submit(_plan_group(store, embedder, group, settings, known))
             if written is not None:
@@ -224,19 +227,24 @@ def sync(settings: Settings, full: bool = False, progress: bool | None = None, e
 
 
 class _WriteBehind:
-    """Writes groups in one background thread, one group at a time and in order, while the caller prepares the
-    next. A failed write is raised by the next submit() or wait(), so it surfaces one group later at most, and
-    nothing is written after it: a group is handed over only once the one before it is written."""
+    """Writes groups in order, one at a time: in one background thread while the caller prepares the next group,
+    or (background=False) right away in the caller's thread. A failed background write is raised by the next
+    submit() or wait(), so it surfaces one group later at most, and nothing is written after it: a group is handed
+    over only once the one before it is written."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, background: bool):
         self._store = store
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-writer")
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-writer") if background else None
         self._in_flight: tuple[Future, _GroupPlan] | None = None
         self.done: list[_GroupPlan] = []
 
     def submit(self, plan: "_GroupPlan") -> "_GroupPlan | None":
         """Wait for the group being written (raising its error), then start writing this one; returns the group
-        just written, if any."""
+        written meanwhile (in the caller's thread: this one), if any."""
+        if self._pool is None:
+            plan.write(self._store)
+            self.done.append(plan)
+            return plan
         written = self.wait()
         self._in_flight = (self._pool.submit(plan.write, self._store), plan)
         return written
@@ -253,7 +261,8 @@ class _WriteBehind:
     def close(self) -> None:
         """On any way out of the sync: let a write in flight finish (a group is never left half-written by the
         sync itself) before the caller goes on, e.g. to the next sync."""
-        self._pool.shutdown(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
 
 @dataclass

@@ -1,9 +1,12 @@
-"""The sync writes each group of chunks in a background thread while it embeds the next: writes stay in order, one
-at a time, and a failure on either side stops every later write and is completed by the next sync."""
+"""Against a Chroma server the sync writes each group of chunks in a background thread while it embeds the next:
+writes stay in order, one at a time, and a failure on either side stops every later write and is completed by the
+next sync. With the embedded client (which holds the GIL while it writes) the groups are written in turn."""
 
 from __future__ import annotations
 
+import sys
 import threading
+import uuid
 
 import pytest
 
@@ -13,7 +16,7 @@ from assistant.settings import Settings
 from assistant.store import Store
 
 from conftest import copy_corpus
-from faultkit import full_state
+from faultkit import CHROMA, ChromaServer, full_state
 
 EO = "us_eo_2025-08-07_democratizing_access_alternative_assets_401k.md"
 ZH = "marsbit_2025-08-07_crypto_401k_zh.txt"
@@ -83,6 +86,22 @@ class Recorder:
         return self.events[failed + 1:]
 
 
+@pytest.fixture(scope="module")
+def chroma_url(tmp_path_factory):
+    if not CHROMA.exists():
+        pytest.skip(f"no `chroma` command next to {sys.executable}")
+    server = ChromaServer(tmp_path_factory.mktemp("chroma-server")).start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def on_server(settings, chroma_url) -> Settings:
+    """The test's settings, its index on the shared server under a collection of its own."""
+    return Settings(corpus_dir=settings.corpus_dir, index_dir=settings.index_dir, embed_model="use",
+                    chroma_url=chroma_url, collection=f"t{uuid.uuid4().hex[:12]}")
+
+
 def _indexed_then_grown(settings: Settings) -> set[str]:
     """An index of two documents, and the rest of the corpus added since: the next sync writes several groups."""
     first = copy_corpus(settings.corpus_dir, [EO, ZH])
@@ -104,7 +123,8 @@ def _completed_like_a_fresh_build(settings: Settings, tmp_path) -> None:
     assert full_state(settings) == full_state(reference)
 
 
-def test_group_writes_run_one_at_a_time_in_one_writer_thread_and_in_order(settings, monkeypatch):
+def test_group_writes_run_one_at_a_time_in_one_writer_thread_and_in_order(on_server, monkeypatch):
+    settings = on_server
     copy_corpus(settings.corpus_dir)
     rec = Recorder(monkeypatch)
     indexer.sync(settings, progress=False, embedder=rec.embedder)
@@ -119,8 +139,8 @@ def test_group_writes_run_one_at_a_time_in_one_writer_thread_and_in_order(settin
     assert indexer.status(settings).up_to_date
 
 
-def test_a_failed_write_with_the_next_group_embedded_writes_nothing_later_and_is_completed(
-        settings, tmp_path):
+def test_a_failed_write_with_the_next_group_embedded_writes_nothing_later_and_is_completed(on_server, tmp_path):
+    settings = on_server
     before = _indexed_then_grown(settings)
     embedded_next = threading.Event()
 
@@ -148,7 +168,8 @@ def test_a_failed_write_with_the_next_group_embedded_writes_nothing_later_and_is
     _completed_like_a_fresh_build(settings, tmp_path)
 
 
-def test_an_embedding_failure_lets_the_write_in_flight_finish_and_nothing_after(settings, tmp_path):
+def test_an_embedding_failure_lets_the_write_in_flight_finish_and_nothing_after(on_server, tmp_path):
+    settings = on_server
     before = _indexed_then_grown(settings)
     with pytest.MonkeyPatch.context() as patch:
         rec = Recorder(patch)
@@ -168,3 +189,13 @@ def test_an_embedding_failure_lets_the_write_in_flight_finish_and_nothing_after(
     assert set(Store.open(settings).documents()) == before | {d for docs in rec.recorded_docs for d in docs}
     _answers(settings)
     _completed_like_a_fresh_build(settings, tmp_path)
+
+
+def test_with_the_embedded_client_each_group_is_written_in_turn_by_the_syncing_thread(settings, monkeypatch):
+    copy_corpus(settings.corpus_dir)
+    rec = Recorder(monkeypatch)
+    indexer.sync(settings, progress=False, embedder=rec.embedder)
+    assert rec.threads == {threading.current_thread().name}
+    # Each group's records are written before the next group is embedded.
+    order = [kind if kind == "embed" else name for kind, name in rec.events if kind == "embed" or name == "put_documents"]
+    assert order == ["embed", "put_documents"] * len(rec.recorded_docs)
