@@ -32,7 +32,12 @@ from .textnorm import script_language
 from .types import Chunk, Document, FailedFile, IndexStatus, SyncReport
 
 RECALIBRATE_SHARE = 0.05  # of the index's sentences embedded afresh in one sync
-_EMBED_GROUP = 16  # chunks gathered across documents per embedding call (and per crash-safe write step)
+# Chunks gathered across documents per embedding call and crash-safe write step: 16 in a sync's first group,
+# doubling up to 256. Small first groups keep a short sync's steps fine-grained; large ones later because Chroma's
+# cost per write call grows with the collection: a 5,000-chunk build spent 66 s writing in groups of 16, 38 s in
+# groups of 256 (embedding unchanged).
+_EMBED_GROUP = 16
+_EMBED_GROUP_MAX = 256
 
 
 def wanted_manifest(settings: Settings, embedder) -> dict:
@@ -143,9 +148,11 @@ def sync(settings: Settings, full: bool = False, progress: bool | None = None, e
     bar = _progress(sum(len(p.records) for p in pending), progress)
     known = _KnownVectors(store, pending)
     groups: list[list[_Pending]] = [[]]
+    size = _EMBED_GROUP
     for item in pending:
-        if groups[-1] and sum(len(p.records) for p in groups[-1]) >= _EMBED_GROUP:
+        if groups[-1] and sum(len(p.records) for p in groups[-1]) >= size:
             groups.append([])
+            size = min(2 * size, _EMBED_GROUP_MAX)
         groups[-1].append(item)
     # Against a Chroma server, group N is written while group N+1 is read and embedded: the server's process does
     # the writing (about 1 ms a record, Chroma's floor) on the other core while this one embeds (a 5,000-chunk build

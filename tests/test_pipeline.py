@@ -175,17 +175,17 @@ def test_an_embedding_failure_lets_the_write_in_flight_finish_and_nothing_after(
         rec = Recorder(patch)
         embed = rec.embedder.embed_passages
 
-        def fail_third(texts, **kwargs):
-            if sum(1 for kind, _ in rec.events if kind == "embed") == 2:
+        def fail_second(texts, **kwargs):
+            if sum(1 for kind, _ in rec.events if kind == "embed") == 1:
                 raise RuntimeError("model failed")
             return embed(texts, **kwargs)
 
-        rec.embedder.embed_passages = fail_third
+        rec.embedder.embed_passages = fail_second
         with pytest.raises(RuntimeError, match="model failed"):
             indexer.sync(settings, progress=False, embedder=rec.embedder)
-    # The two groups embedded were both written, completely (the second while the third was being embedded), and
-    # the sync did not return before that write was done.
-    assert len(rec.recorded_docs) == 2 and rec.running == 0
+    # The group embedded was written, completely (while the next one was being embedded), and the sync did not
+    # return before that write was done.
+    assert len(rec.recorded_docs) == 1 and rec.running == 0
     assert set(Store.open(settings).documents()) == before | {d for docs in rec.recorded_docs for d in docs}
     _answers(settings)
     _completed_like_a_fresh_build(settings, tmp_path)
