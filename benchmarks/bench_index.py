@@ -122,8 +122,8 @@ BACKGROUND = "background"
 BACKGROUND_ROW = "chroma-write:overlapped"
 _DERIVED = ("keywords", "lexicon", "calibration")
 # sync's derived-index steps, by the name indexer.py calls them (the name index became the lexicon)
-_DERIVED_CALLS = {"keyword_index": "keywords", "lexicon": "lexicon", "name_index": "lexicon",
-                  "calibrate": "calibration"}
+_DERIVED_CALLS = {"keyword_index": "keywords", "lexicon": "lexicon", "update_lexicon": "lexicon",
+                  "name_index": "lexicon", "calibrate": "calibration"}
 
 
 def _row(path: tuple[str, ...]) -> str:
@@ -161,7 +161,8 @@ ROWS = [
 _STORE_CALLS = {
     "chroma-open": ["open_or_none", "new_generation"],
     "chroma-write": ["add_chunks", "update_chunk_metas", "delete_chunks", "delete_sentences_of", "put_document",
-                     "put_documents", "delete_document", "delete_orphan_sentences", "mark_dirty", "activate"],
+                     "put_documents", "delete_document", "delete_orphans", "mark_dirty",
+                     "activate"],
     "chroma-read": ["documents", "chunk_metas", "vectors_for_hashes", "all_chunks", "sample_sentences",
                     "count_chunks"],
 }

@@ -54,7 +54,7 @@ from benchmarks.scale_corpus import CACHE, ScaleCorpusError, make_slice  # noqa:
 REPO = Path(__file__).resolve().parent.parent
 DEV = REPO / "eval" / "qa-dev.jsonl"
 EXTRA = REPO / "eval" / "qa-extra.jsonl"
-DEFAULT_PLAN = "use:1000,5000,20000;use+e5:1000"
+DEFAULT_PLAN = "use:1000,5000,20000;use+e5:1000,5000"
 CEILING_SAMPLE = {"use": 6000}  # texts timed for the ceiling, a random sample (default 1500: e5 embeds ~40 texts/s)
 TARGETS = {"build_ratio": 0.8, "edit_ratio": 1.5, "p95_ms_20k": 500, "serve_mb_20k": 2048, "recall_drop": 0.05}
 MARK_START, MARK_END = "<!-- figures:start (written by benchmarks/bench_scale.py) -->", "<!-- figures:end -->"

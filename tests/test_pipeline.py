@@ -22,7 +22,7 @@ EO = "us_eo_2025-08-07_democratizing_access_alternative_assets_401k.md"
 ZH = "marsbit_2025-08-07_crypto_401k_zh.txt"
 
 WRITES = ("add_chunks", "update_chunk_metas", "delete_chunks", "put_documents", "delete_document", "mark_dirty",
-          "activate", "delete_orphan_sentences")
+          "activate", "delete_orphans")
 
 
 class Recorder:
