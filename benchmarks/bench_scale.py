@@ -1,6 +1,6 @@
 """Scale: indexing throughput, incremental sync, ask latency, quality, memory and cold start at 1k-20k chunks.
 
-    python -m benchmarks.bench_scale [--plan "use:1000,5000,20000;use+e5:1000"] [--out docs/scale]
+    python -m benchmarks.bench_scale [--plan "use:1000,5000,20000;use+e5:1000,5000"] [--out docs/scale]
 
 For each model and size, on a slice of the scale corpus (benchmarks/scale_corpus.py: the shipped policy corpus plus
 Python documentation and Chinese man pages, built offline and cached under .cache/), with the model loaded once:
