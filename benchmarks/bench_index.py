@@ -146,7 +146,7 @@ ROWS = [
     ("embed", "embedding chunk sentences + titles"),
     ("load", "loading + chunking (discover, hash, parse, split)"),
     ("chroma-open", "Chroma: open client and collections"),
-    ("chroma-write", "Chroma: writes in the sync's thread (manifest, removed files)"),
+    ("chroma-write", "Chroma: writes in the sync's own thread (every write with the embedded client)"),
     ("chroma-wait", "Chroma: waiting for the group writer (its writes not overlapped with the rows above)"),
     (BACKGROUND_ROW, "Chroma: group writes overlapped with the rows above (writer thread; NOT in the total)"),
     ("chroma-read", "Chroma: reads (stored ids, metadata, vectors)"),
