@@ -60,8 +60,8 @@ class _Pending:
 class _KnownVectors:
     """Vectors a sync can reuse instead of embedding: of texts it embedded itself (kept only for texts that occur
     again later in it), and of texts already in the store. The store is asked only when it held sentences before
-    the sync: a build into an empty index would otherwise query a growing collection once per group, which made
-    a 20,000-chunk build spend more time looking up than embedding (docs/scale.md)."""
+    the sync: a build into an empty index would otherwise query a growing collection once per group (164 s of a
+    20,000-chunk build, docs/scale.md)."""
 
     def __init__(self, store: Store, pending: list[_Pending]):
         self._store = store
@@ -77,7 +77,7 @@ class _KnownVectors:
         return found
 
     def keep(self, vectors: dict[str, np.ndarray], group: list[_Pending]) -> None:
-        """After a group is written: remember the vectors of texts the rest of the sync will meet again."""
+        """After a group is embedded: remember the vectors of texts the rest of the sync will meet again."""
         for h, n in Counter(m["text_hash"] for p in group for r in p.records for _, _, m in r.sentences).items():
             self._repeats[h] -= n
             if self._repeats[h] <= 0:

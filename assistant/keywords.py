@@ -123,15 +123,14 @@ class KeywordIndex:
         removed = set(removed_ids)
         keep = np.array([i not in removed for i in self.ids], dtype=bool)
         vocab, column = list(self.vocab), dict(self._column)
-        wanted = {text_key(text) for _, text in added}
+        keys = [text_key(text) for _, text in added]
+        wanted = set(keys)
         rows = {}
         for source in (known, self):
             if source is not None:
                 rows.update((key, (source, r)) for r, key in enumerate(source.keys) if key in wanted)
-        new_indices, new_counts, sizes, keys = [], [], [], []
-        for _, text in added:
-            key = text_key(text)
-            keys.append(key)
+        new_indices, new_counts, sizes = [], [], []
+        for (_, text), key in zip(added, keys):
             if key in rows:
                 source, r = rows[key]
                 tokens = [source.vocab[t] for t in source.indices[source.indptr[r]:source.indptr[r + 1]]]

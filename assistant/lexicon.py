@@ -132,24 +132,14 @@ class WordStore:
 
     def recount(self, texts: list[str]) -> None:
         """The counts of exactly these chunk texts (each text's old number of chunks replaced by its new one)."""
-        now: dict[str, int] = {}
-        text_of: dict[str, str] = {}
-        for text in texts:
-            key = text_key(text)
-            now[key] = now.get(key, 0) + 1
-            text_of.setdefault(key, text)
+        now, text_of = _by_key(texts)
         uses = self.uses()
         self._apply({key: now.get(key, 0) - uses.get(key, 0) for key in set(now) | set(uses)}, text_of)
 
     def change(self, added: list[str], removed_keys: list[str]) -> None:
         """One chunk more of each added text, one fewer of each removed text key (a sync's own changes). Raises
         ValueError when a removed text was never counted (the caller then recounts)."""
-        delta: dict[str, int] = {}
-        text_of: dict[str, str] = {}
-        for text in added:
-            key = text_key(text)
-            delta[key] = delta.get(key, 0) + 1
-            text_of.setdefault(key, text)
+        delta, text_of = _by_key(added)
         for key in removed_keys:
             delta[key] = delta.get(key, 0) - 1
         self._apply(delta, text_of)
@@ -228,6 +218,17 @@ class WordStore:
         return {"texts": sorted(db.execute("SELECT key, uses, analysis FROM texts")),
                 "words": sorted(db.execute("SELECT word, lang, n FROM words")),
                 "names": sorted(db.execute("SELECT name, n FROM names"))}
+
+
+def _by_key(texts: list[str]) -> tuple[dict[str, int], dict[str, str]]:
+    """How many times each text (by text_key) occurs, and the text of each key."""
+    counts: dict[str, int] = {}
+    text_of: dict[str, str] = {}
+    for text in texts:
+        key = text_key(text)
+        counts[key] = counts.get(key, 0) + 1
+        text_of.setdefault(key, text)
+    return counts, text_of
 
 
 def _name_lang(name: str) -> str:

@@ -468,8 +468,9 @@ class Store:
                                 metadatas=metas[i : i + _BATCH], embeddings=[[1.0]] * len(ids[i : i + _BATCH]))
         for i in range(0, len(records), _BATCH):
             batch = list(zip(records, written))[i : i + _BATCH]
-            self._docs.upsert(ids=[r[0] for r, _ in batch], metadatas=[m for _, m in batch],
-                              embeddings=[r[3] for r, _ in batch])
+            # documents="": a record written before texts were stored in pieces drops its copy of the text
+            self._docs.upsert(ids=[r[0] for r, _ in batch], documents=[""] * len(batch),
+                              metadatas=[m for _, m in batch], embeddings=[r[3] for r, _ in batch])
         gone = sorted(replaced - set(ids))
         for i in range(0, len(gone), _BATCH):
             self._pieces.delete(ids=gone[i : i + _BATCH])
