@@ -33,9 +33,10 @@ from .types import Chunk, Document, FailedFile, IndexStatus, SyncReport
 
 RECALIBRATE_SHARE = 0.05  # of the index's sentences embedded afresh in one sync
 # Chunks gathered across documents per embedding call and crash-safe write step: 16 in a sync's first group,
-# doubling up to 256. Small first groups keep a short sync's steps fine-grained; large ones later because Chroma's
-# cost per write call grows with the collection: a 5,000-chunk build spent 66 s writing in groups of 16, 38 s in
-# groups of 256 (embedding unchanged).
+# doubling up to 256. Small first groups keep a short sync's steps fine-grained; large ones later because each
+# group rewrites its documents' records and Chroma's cost per write call grew with the collection: a 5,000-chunk
+# build spent 66 s writing in groups of 16, 38 s in groups of 256 (measured before documents' texts were stored in
+# pieces, which removed most of that growth; embedding unchanged).
 _EMBED_GROUP = 16
 _EMBED_GROUP_MAX = 256
 
