@@ -121,9 +121,8 @@ class Clock:
 BACKGROUND = "background"
 BACKGROUND_ROW = "chroma-write:overlapped"
 _DERIVED = ("keywords", "lexicon", "calibration")
-# sync's derived-index steps, by the name indexer.py calls them (the name index became the lexicon)
-_DERIVED_CALLS = {"keyword_index": "keywords", "lexicon": "lexicon", "update_lexicon": "lexicon",
-                  "name_index": "lexicon", "calibrate": "calibration"}
+# sync's derived-index steps, by the name indexer.py calls them
+_DERIVED_CALLS = {"keyword_index": "keywords", "update_lexicon": "lexicon", "calibrate": "calibration"}
 
 
 def _row(path: tuple[str, ...]) -> str:
